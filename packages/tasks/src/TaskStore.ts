@@ -1,0 +1,400 @@
+/**
+ * The raw task store: one interface that the memory, SQLite and Postgres stores implement and
+ * that one conformance suite (`test/TaskStoreSuite.ts`) checks. Methods are named noun first,
+ * each takes one params object, and every change of status follows the state machine of
+ * `TaskStatus` and publishes a `TaskEvent`.
+ *
+ * Payloads and results are JSON values here; the typed facade (`Task`, `TaskClient`, the worker)
+ * does the Schema encoding. Time comes from the `Clock` (so `TestClock` drives the memory
+ * store); stores on a shared database use the clock of the process calling them, so the
+ * machines of one deployment should keep their clocks in sync (NTP), as with any lease-based
+ * queue.
+ *
+ * This interface is for store authors and the runtime; applications use `TaskClient`.
+ *
+ * @since 0.1.0
+ */
+import { HttpApiSchema } from "@effect/platform"
+import type { Effect, Option, Stream } from "effect"
+import { Context, Schema } from "effect"
+import type { TaskEvent } from "./TaskEvent.js"
+import type { NewTask, Priority, TaskError, TaskLogLine, TaskRecord } from "./TaskRecord.js"
+import { priorityRank } from "./TaskRecord.js"
+import type { IllegalTransition, TaskStatus } from "./TaskStatus.js"
+
+/**
+ * The store could not be reached or failed (a database error, a busy timeout). Answered with
+ * 503 over HTTP. `operation` names the store method.
+ *
+ * @example
+ * ```ts
+ * import { TaskStore } from "@spindle/tasks"
+ *
+ * const error = new TaskStore.TaskStoreError({ operation: "tasksClaim", message: "database is locked" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TaskStoreError extends Schema.TaggedError<TaskStoreError>("@spindle/tasks/TaskStoreError")(
+  "TaskStoreError",
+  { operation: Schema.String, message: Schema.String, cause: Schema.optional(Schema.Defect) },
+  HttpApiSchema.annotations({ status: 503 })
+) {}
+
+/**
+ * No task has this id. Answered with 404 over HTTP.
+ *
+ * @example
+ * ```ts
+ * import { TaskStore } from "@spindle/tasks"
+ *
+ * const error = new TaskStore.TaskNotFound({ taskId: "t1" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TaskNotFound extends Schema.TaggedError<TaskNotFound>("@spindle/tasks/TaskNotFound")(
+  "TaskNotFound",
+  { taskId: Schema.String },
+  HttpApiSchema.annotations({ status: 404 })
+) {
+  override get message(): string {
+    return `no task with id ${this.taskId}`
+  }
+}
+
+/**
+ * A worker tried to complete, fail or report on a task it no longer holds: its lease expired
+ * and the task was rescued (and perhaps claimed by another worker), or it was cancelled. The
+ * store refuses, so a task never completes twice.
+ *
+ * @example
+ * ```ts
+ * import { TaskStore } from "@spindle/tasks"
+ *
+ * const error = new TaskStore.LeaseLost({ taskId: "t1", workerId: "w1" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LeaseLost extends Schema.TaggedError<LeaseLost>("@spindle/tasks/LeaseLost")(
+  "LeaseLost",
+  { taskId: Schema.String, workerId: Schema.String },
+  HttpApiSchema.annotations({ status: 409 })
+) {
+  override get message(): string {
+    return `worker ${this.workerId} no longer holds the lease on task ${this.taskId}`
+  }
+}
+
+/**
+ * @since 0.1.0
+ */
+export declare namespace TaskStore {
+  /**
+   * The outcome of inserting one task: the stored record, and whether it was created (false
+   * when an unfinished task with the same name and idempotency key already existed).
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Inserted {
+    readonly task: TaskRecord
+    readonly created: boolean
+  }
+
+  /**
+   * The result of a heartbeat: leases renewed, leases this worker no longer holds (stop those
+   * handlers), and running tasks whose cancellation was requested (interrupt those handlers).
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Heartbeat {
+    readonly renewed: ReadonlyArray<string>
+    readonly lost: ReadonlyArray<string>
+    readonly cancelRequested: ReadonlyArray<string>
+  }
+
+  /**
+   * How a running attempt ended, when it did not succeed.
+   *
+   * - `retry`: back to `scheduled` until `runAt` (a backoff).
+   * - `failed` / `dead` / `timed-out`: finished.
+   * - `cancelled`: it was interrupted because cancellation was requested.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  export type FailOutcome =
+    | { readonly _tag: "retry"; readonly runAt: Date }
+    | { readonly _tag: "failed" }
+    | { readonly _tag: "dead" }
+    | { readonly _tag: "timed-out" }
+    | { readonly _tag: "cancelled" }
+
+  /**
+   * Filters of a listing; every field given must match.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Filter {
+    readonly status?: ReadonlyArray<TaskStatus> | undefined
+    readonly name?: ReadonlyArray<string> | undefined
+    readonly queue?: ReadonlyArray<string> | undefined
+    /** Tasks carrying this tag. */
+    readonly tag?: string | undefined
+    readonly parentId?: string | undefined
+  }
+
+  /**
+   * Sort keys of a listing; ties are broken by id in the same direction.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  export type SortKey = "createdAt" | "runAt" | "updatedAt" | "priority"
+
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  export interface ListParams {
+    readonly filter?: Filter | undefined
+    /** Default `createdAt`. */
+    readonly sortBy?: SortKey | undefined
+    /** Default `desc` (newest first). */
+    readonly order?: "asc" | "desc" | undefined
+    /** 1..1000, default 50. */
+    readonly limit?: number | undefined
+    /** The `nextCursor` of the previous page: opaque to callers. */
+    readonly cursor?: string | undefined
+  }
+
+  /**
+   * One page of a listing; `nextCursor` is undefined on the last page. A cursor stays valid
+   * while tasks are inserted or change status: pages never repeat or skip a task that keeps
+   * its sort key.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Page {
+    readonly items: ReadonlyArray<TaskRecord>
+    readonly nextCursor: string | undefined
+  }
+
+  /**
+   * Statistics over the whole store.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Stats {
+    readonly total: number
+    readonly byStatus: { readonly [S in TaskStatus]: number }
+    readonly byName: ReadonlyArray<{ readonly name: string; readonly counts: { readonly [S in TaskStatus]: number } }>
+    readonly byQueue: ReadonlyArray<
+      { readonly queue: string; readonly paused: boolean; readonly counts: { readonly [S in TaskStatus]: number } }
+    >
+    /** Tasks finished per minute, for the last `minutes` minutes, oldest first. */
+    readonly throughput: ReadonlyArray<
+      { readonly minute: Date; readonly succeeded: number; readonly failed: number }
+    >
+    /** succeeded / (succeeded + failed + dead + timed-out) over the window; 1 when none finished. */
+    readonly successRate: number
+    /** Over attempts that finished in the window: from startedAt to finishedAt, milliseconds. */
+    readonly meanDurationMs: number
+    readonly p95DurationMs: number
+    /** Tasks finished per hour for the last 24 hours, oldest first. */
+    readonly hourly: ReadonlyArray<{ readonly hour: Date; readonly succeeded: number; readonly failed: number }>
+  }
+
+  /**
+   * A queue and whether it is paused.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  export interface QueueInfo {
+    readonly queue: string
+    readonly paused: boolean
+  }
+}
+
+/**
+ * The raw store. Every method is atomic; a method that changes a task publishes its events on
+ * `events` once the change is durable.
+ *
+ * @example
+ * ```ts
+ * import { TaskStore } from "@spindle/tasks"
+ * import { Effect } from "effect"
+ *
+ * const pending = Effect.flatMap(TaskStore.TaskStore, (store) =>
+ *   store.tasksList({ filter: { status: ["pending"] }, limit: 10 }))
+ * ```
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class TaskStore extends Context.Tag("@spindle/tasks/TaskStore")<TaskStore, {
+  /**
+   * Inserts many tasks in one round trip, all or none. A task whose (name, idempotencyKey)
+   * matches an unfinished task is not inserted: the existing record comes back with
+   * `created: false`. Results are in input order.
+   */
+  readonly tasksInsert: (params: {
+    readonly tasks: ReadonlyArray<NewTask>
+  }) => Effect.Effect<ReadonlyArray<TaskStore.Inserted>, TaskStoreError>
+
+  /**
+   * Atomically claims up to `limit` claimable tasks whose `runAt` has passed, in the given
+   * queues (all queues when omitted) that are not paused, ordered by priority, then runAt, then
+   * id. Each claimed task becomes `running`, its `attempt` goes up by one, `startedAt` is now,
+   * and the lease is `workerId`'s until now + `leaseMs`. Two claimers never get the same task.
+   */
+  readonly tasksClaim: (params: {
+    readonly workerId: string
+    readonly limit: number
+    readonly leaseMs: number
+    readonly queues?: ReadonlyArray<string> | undefined
+    /** Only tasks with these names (a worker without handlers for others). */
+    readonly names?: ReadonlyArray<string> | undefined
+  }) => Effect.Effect<ReadonlyArray<TaskRecord>, TaskStoreError>
+
+  /** Extends the leases `workerId` still holds to now + `leaseMs`. */
+  readonly tasksHeartbeat: (params: {
+    readonly workerId: string
+    readonly ids: ReadonlyArray<string>
+    readonly leaseMs: number
+  }) => Effect.Effect<TaskStore.Heartbeat, TaskStoreError>
+
+  /**
+   * Marks a running task held by `workerId` as succeeded with `result`. Fails with LeaseLost
+   * when the task is not running under that worker's lease any more.
+   */
+  readonly taskComplete: (params: {
+    readonly id: string
+    readonly workerId: string
+    readonly result: unknown
+  }) => Effect.Effect<TaskRecord, TaskStoreError | LeaseLost>
+
+  /** Ends a running attempt held by `workerId` that did not succeed (see FailOutcome). */
+  readonly taskFail: (params: {
+    readonly id: string
+    readonly workerId: string
+    readonly error: TaskError
+    readonly outcome: TaskStore.FailOutcome
+  }) => Effect.Effect<TaskRecord, TaskStoreError | LeaseLost>
+
+  /**
+   * Gives tasks held by `workerId` back to `pending` (graceful shutdown), undoing the attempt
+   * count of the claim. Returns how many were released.
+   */
+  readonly tasksRelease: (params: {
+    readonly workerId: string
+    readonly ids: ReadonlyArray<string>
+  }) => Effect.Effect<number, TaskStoreError>
+
+  /**
+   * Returns running tasks whose lease expired before now to `pending` (or to `dead` when their
+   * attempts are exhausted), publishing `rescued` (or `dead`). Returns the rescued records.
+   */
+  readonly tasksRescue: (params: {
+    readonly limit?: number | undefined
+  }) => Effect.Effect<ReadonlyArray<TaskRecord>, TaskStoreError>
+
+  /**
+   * Cancels a task: a pending or scheduled one becomes `cancelled` at once; a running one gets
+   * `cancelRequested` (its worker interrupts the handler and ends it `cancelled`). Fails with
+   * IllegalTransition for a finished task.
+   */
+  readonly taskCancel: (params: {
+    readonly id: string
+  }) => Effect.Effect<TaskRecord, TaskStoreError | TaskNotFound | IllegalTransition>
+
+  /**
+   * Retries a finished task that did not succeed: back to `pending` (or `scheduled` at
+   * `runAt`), with `maxAttempts` raised so that it gets `extraAttempts` (default 1) more.
+   */
+  readonly taskRetry: (params: {
+    readonly id: string
+    readonly runAt?: Date | undefined
+    readonly extraAttempts?: number | undefined
+  }) => Effect.Effect<TaskRecord, TaskStoreError | TaskNotFound | IllegalTransition>
+
+  /** Records progress (0..1) of a running task held by `workerId`; publishes `progress`. */
+  readonly taskProgress: (params: {
+    readonly id: string
+    readonly workerId: string
+    readonly progress: number
+    readonly message?: string | undefined
+  }) => Effect.Effect<void, TaskStoreError | LeaseLost>
+
+  /** Appends log lines to a task. */
+  readonly taskLogAppend: (params: {
+    readonly lines: ReadonlyArray<TaskLogLine>
+  }) => Effect.Effect<void, TaskStoreError>
+
+  /** A task's log lines, oldest first. */
+  readonly taskLogs: (params: {
+    readonly id: string
+  }) => Effect.Effect<ReadonlyArray<TaskLogLine>, TaskStoreError>
+
+  readonly taskGet: (params: {
+    readonly id: string
+  }) => Effect.Effect<Option.Option<TaskRecord>, TaskStoreError>
+
+  readonly tasksList: (params: TaskStore.ListParams) => Effect.Effect<TaskStore.Page, TaskStoreError>
+
+  /** Statistics; the throughput window is the last `minutes` minutes (default 60). */
+  readonly tasksStats: (params: {
+    readonly minutes?: number | undefined
+  }) => Effect.Effect<TaskStore.Stats, TaskStoreError>
+
+  /** Deletes finished tasks (and their logs) that finished before `before`; returns how many. */
+  readonly tasksDelete: (params: {
+    readonly finishedBefore: Date
+    readonly statuses?: ReadonlyArray<TaskStatus> | undefined
+  }) => Effect.Effect<number, TaskStoreError>
+
+  /** Pauses a queue: claims skip it until resumed. Idempotent. */
+  readonly queuePause: (params: { readonly queue: string }) => Effect.Effect<void, TaskStoreError>
+  readonly queueResume: (params: { readonly queue: string }) => Effect.Effect<void, TaskStoreError>
+  /** Queues that hold tasks or are paused. */
+  readonly queuesList: (params?: {}) => Effect.Effect<ReadonlyArray<TaskStore.QueueInfo>, TaskStoreError>
+
+  /**
+   * Lifecycle events of every task in the store, as they happen (a hot stream: subscribers see
+   * events published after they subscribed). Stores shared between processes deliver other
+   * processes' events too (Postgres by LISTEN/NOTIFY).
+   */
+  readonly events: Stream.Stream<TaskEvent>
+
+  /**
+   * Completes when claimable work may have arrived (a task inserted, retried, released or
+   * rescued, a queue resumed), or after `timeoutMs`: the worker's push wake-up, with polling as
+   * the backstop. Across processes where the store supports it (Postgres LISTEN/NOTIFY).
+   */
+  readonly awaitWork: (params: { readonly timeoutMs: number }) => Effect.Effect<void>
+}>() {}
+
+/**
+ * A priority rank comparator for stores that sort in memory: critical first.
+ *
+ * @example
+ * ```ts
+ * import { TaskStore } from "@spindle/tasks"
+ *
+ * ["low", "critical"].sort(TaskStore.comparePriority) // ["critical", "low"]
+ * ```
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const comparePriority = (a: Priority, b: Priority): number => priorityRank[a] - priorityRank[b]

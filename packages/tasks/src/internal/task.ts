@@ -1,0 +1,91 @@
+import type { RetryPolicy } from "@spindle/core"
+import type { ParseResult } from "effect"
+import { Cause, Duration, Effect, Predicate, Schema } from "effect"
+import type * as Task from "../Task.js"
+import type { Priority } from "../TaskRecord.js"
+
+/** @internal */
+export const TypeId: typeof Task.TypeId = Symbol.for("@spindle/tasks/Task") as typeof Task.TypeId
+
+/** @internal */
+export const isTask = (u: unknown): u is Task.Task.Any => Predicate.hasProperty(u, TypeId)
+
+const positive = (name: string, field: string, input: Duration.DurationInput | undefined) => {
+  if (input === undefined) return undefined
+  const duration = Duration.decode(input)
+  if (!Duration.isFinite(duration) || Duration.toMillis(duration) <= 0) {
+    throw new Cause.IllegalArgumentException(`Task.make("${name}"): ${field} must be a positive, finite duration`)
+  }
+  return duration
+}
+
+/** @internal */
+export const make = <
+  const Name extends string,
+  Payload extends Schema.Schema.AnyNoContext,
+  Success extends Schema.Schema.AnyNoContext,
+  Failure extends Schema.Schema.AnyNoContext
+>(
+  name: Name,
+  options: Task.Task.Options<Payload, Success, Failure>
+): Task.Task<Name, Payload, Success, Failure> => {
+  if (name.length === 0) throw new Cause.IllegalArgumentException("Task.make: the name must not be empty")
+  const retry: RetryPolicy.Serializable | undefined = options.retry
+  const maxAttempts = options.maxAttempts ?? retry?.maxAttempts ?? 1
+  if (!Number.isSafeInteger(maxAttempts) || maxAttempts < 1) {
+    throw new Cause.IllegalArgumentException(`Task.make("${name}"): maxAttempts must be an integer >= 1`)
+  }
+  const priority: Priority = options.priority ?? "normal"
+  return {
+    [TypeId]: TypeId,
+    name,
+    payload: options.payload,
+    success: options.success,
+    failure: options.failure,
+    queue: options.queue ?? "default",
+    priority,
+    maxAttempts,
+    retry,
+    timeout: positive(name, "timeout", options.timeout),
+    softTimeout: positive(name, "softTimeout", options.softTimeout),
+    unique: options.unique,
+    tags: options.tags ?? []
+  }
+}
+
+/** @internal */
+export const encodePayload = <T extends Task.Task.Any>(task: T, payload: Task.Task.Payload<T>) =>
+  Schema.encode(task.payload)(payload) as Effect.Effect<unknown, ParseResult.ParseError>
+
+/** @internal */
+export const decodePayload = <T extends Task.Task.Any>(task: T, encoded: unknown) =>
+  Schema.decodeUnknown(task.payload)(encoded) as Effect.Effect<
+    Task.Task.Payload<T>,
+    ParseResult.ParseError
+  >
+
+/** @internal */
+export const validatePayload = <T extends Task.Task.Any>(task: T, input: unknown) =>
+  Effect.flatMap(decodePayload(task, input), (payload) => encodePayload(task, payload))
+
+/** @internal */
+export const encodeSuccess = <T extends Task.Task.Any>(task: T, value: Task.Task.Success<T>) =>
+  Schema.encode(task.success)(value) as Effect.Effect<unknown, ParseResult.ParseError>
+
+/** @internal */
+export const decodeSuccess = <T extends Task.Task.Any>(task: T, encoded: unknown) =>
+  Schema.decodeUnknown(task.success)(encoded) as Effect.Effect<
+    Task.Task.Success<T>,
+    ParseResult.ParseError
+  >
+
+/** @internal */
+export const encodeFailure = <T extends Task.Task.Any>(task: T, error: Task.Task.Failure<T>) =>
+  Schema.encode(task.failure)(error) as Effect.Effect<unknown, ParseResult.ParseError>
+
+/** @internal */
+export const decodeFailure = <T extends Task.Task.Any>(task: T, encoded: unknown) =>
+  Schema.decodeUnknown(task.failure)(encoded) as Effect.Effect<
+    Task.Task.Failure<T>,
+    ParseResult.ParseError
+  >
