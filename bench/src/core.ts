@@ -42,6 +42,7 @@ export const runCoreBench = async (options: CoreBenchOptions): Promise<string> =
   )
   const spindle = limiterRows.find((r) => r.variant === "spindle-limiter")
   const batcher = batcherRows.find((r) => r.variant === "batcher")
+  const batchProcess = batcherRows.find((r) => r.variant === "batch-process")
   return [
     renderTable(
       `In-process limiter: ${options.tasks.toLocaleString()} no-op tasks, concurrency ${options.concurrency}, ${options.rounds} rounds (median, min–max)`,
@@ -60,7 +61,8 @@ export const runCoreBench = async (options: CoreBenchOptions): Promise<string> =
     "Goals",
     goal("Limiter.forEach vs raw Effect.forEach", spindle?.ratios["effect-forEach"], 0.8),
     goal("Limiter.forEach vs p-limit", spindle?.ratios["p-limit"], 1.3),
-    goal("Batcher vs row-at-a-time", batcher?.ratios["row-at-a-time"], 50)
+    goal("Batcher (submit from 1,000 fibers) vs row-at-a-time", batcher?.ratios["row-at-a-time"], 50),
+    goal("Batcher.batchProcess (offline list) vs row-at-a-time", batchProcess?.ratios["row-at-a-time"], 50)
   ].join("\n")
 }
 
