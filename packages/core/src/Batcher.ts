@@ -35,7 +35,7 @@ import * as internal from "./internal/batcher.js"
  *
  * @example
  * ```ts
- * import * as Batcher from "@spindle/core/Batcher"
+ * import { Batcher } from "@spindle/core"
  *
  * const isBatcher = (u: object): boolean => Batcher.TypeId in u
  * ```
@@ -46,6 +46,15 @@ import * as internal from "./internal/batcher.js"
 export const TypeId: unique symbol = internal.TypeId
 
 /**
+ * The type of `Batcher.TypeId`.
+ *
+ * @example
+ * ```ts
+ * import type { Batcher } from "@spindle/core"
+ *
+ * type Branded = { readonly [K in Batcher.TypeId]: Batcher.TypeId }
+ * ```
+ *
  * @since 0.1.0
  * @category symbols
  */
@@ -56,7 +65,7 @@ export type TypeId = typeof TypeId
  *
  * @example
  * ```ts
- * import * as Batcher from "@spindle/core/Batcher"
+ * import { Batcher } from "@spindle/core"
  * import { Effect } from "effect"
  *
  * const program = Effect.gen(function*() {
@@ -93,7 +102,7 @@ export interface Batcher<in A, out B, out E = never> {
  *
  * @example
  * ```ts
- * import * as Batcher from "@spindle/core/Batcher"
+ * import { Batcher } from "@spindle/core"
  * import { Effect } from "effect"
  *
  * const options: Batcher.Options<string, number> = {
@@ -129,7 +138,7 @@ export interface Options<A, B, E = never, R = never> {
  *
  * @example
  * ```ts
- * import type * as Batcher from "@spindle/core/Batcher"
+ * import type { Batcher } from "@spindle/core"
  *
  * const meanBatch = (stats: Batcher.Stats): number =>
  *   stats.batches === 0 ? 0 : (stats.submitted - stats.merged) / stats.batches
@@ -164,7 +173,7 @@ export interface Stats {
  *
  * @example
  * ```ts
- * import type * as Batcher from "@spindle/core/Batcher"
+ * import type { Batcher } from "@spindle/core"
  *
  * const options: Batcher.BatchProcessOptions = { size: 1000, concurrency: 4, name: "import" }
  * ```
@@ -190,7 +199,7 @@ export interface BatchProcessOptions {
  *
  * @example
  * ```ts
- * import type * as Batcher from "@spindle/core/Batcher"
+ * import type { Batcher } from "@spindle/core"
  *
  * const reasons: ReadonlyArray<Batcher.BatchErrorReason> = ["RunFailed", "ResultCountMismatch", "Closed"]
  * ```
@@ -206,7 +215,7 @@ export type BatchErrorReason = "RunFailed" | "ResultCountMismatch" | "Closed"
  *
  * @example
  * ```ts
- * import * as Batcher from "@spindle/core/Batcher"
+ * import { Batcher } from "@spindle/core"
  * import { Data, Effect } from "effect"
  *
  * class DbError extends Data.TaggedError("DbError")<{ readonly code: number }> {}
@@ -265,7 +274,7 @@ export class BatchError<E = never> extends Data.TaggedError("BatchError")<{
  *
  * @example
  * ```ts
- * import * as Batcher from "@spindle/core/Batcher"
+ * import { Batcher } from "@spindle/core"
  * import { Effect } from "effect"
  *
  * const program = Effect.gen(function*() {
@@ -293,7 +302,7 @@ export const make: <A, B, E = never, R = never>(
  *
  * @example
  * ```ts
- * import * as Batcher from "@spindle/core/Batcher"
+ * import { Batcher } from "@spindle/core"
  * import { Context, Effect } from "effect"
  *
  * class Lengths extends Context.Tag("Lengths")<Lengths, Batcher.Batcher<string, number>>() {}
@@ -319,6 +328,32 @@ export const layer: <I, A, B, E = never, R = never>(
 ) => Layer.Layer<I, never, R> = internal.layer
 
 /**
+ * A snapshot of the counters of a batcher (the same as `batcher.stats`).
+ *
+ * @example
+ * ```ts
+ * import { Batcher } from "@spindle/core"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const batcher = yield* Batcher.make({
+ *     name: "echo",
+ *     maxSize: 10,
+ *     maxWait: "1 millis",
+ *     run: (items: ReadonlyArray<number>) => Effect.succeed(items)
+ *   })
+ *   yield* batcher.submit(1)
+ *   const { submitted, batches } = yield* Batcher.stats(batcher)
+ *   return { submitted, batches }
+ * }).pipe(Effect.scoped)
+ * ```
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const stats = <A, B, E>(batcher: Batcher<A, B, E>): Effect.Effect<Stats> => batcher.stats
+
+/**
  * Processes an offline list in chunks of `size`, at most `concurrency` chunks at once, and
  * returns the results in input order. `f` returns one result per item of its chunk. Fails fast:
  * the first failing chunk (`"RunFailed"` with its error as `cause`, or `"ResultCountMismatch"`)
@@ -326,7 +361,7 @@ export const layer: <I, A, B, E = never, R = never>(
  *
  * @example
  * ```ts
- * import * as Batcher from "@spindle/core/Batcher"
+ * import { Batcher } from "@spindle/core"
  * import { Effect } from "effect"
  *
  * const squares = Batcher.batchProcess(

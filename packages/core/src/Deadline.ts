@@ -96,7 +96,10 @@ export interface SoftInfo {
 }
 
 /**
+ * The option types of `Deadline.timeout`, `Deadline.hard` and `Deadline.soft`.
+ *
  * @since 0.1.0
+ * @category models
  */
 export declare namespace Deadline {
   /**

@@ -17,12 +17,30 @@ import * as internal from "./internal/keyedLimiter.js"
 import type * as Limiter from "./Limiter.js"
 
 /**
+ * The identifier of `KeyedLimiter` values.
+ *
+ * @example
+ * ```ts
+ * import { KeyedLimiter } from "@spindle/core"
+ *
+ * const isKeyedLimiter = (u: object): boolean => KeyedLimiter.TypeId in u
+ * ```
+ *
  * @since 0.1.0
  * @category symbols
  */
 export const TypeId: unique symbol = internal.TypeId
 
 /**
+ * The type of `KeyedLimiter.TypeId`.
+ *
+ * @example
+ * ```ts
+ * import type { KeyedLimiter } from "@spindle/core"
+ *
+ * type Branded = { readonly [K in KeyedLimiter.TypeId]: KeyedLimiter.TypeId }
+ * ```
+ *
  * @since 0.1.0
  * @category symbols
  */
@@ -73,10 +91,15 @@ export interface KeyedLimiter<in out K> extends Pipeable {
 }
 
 /**
+ * The types that go with a `KeyedLimiter`: its options and its stats.
+ *
  * @since 0.1.0
+ * @category models
  */
 export declare namespace KeyedLimiter {
   /**
+   * Options of `KeyedLimiter.make`.
+   *
    * @since 0.1.0
    * @category models
    */
@@ -208,6 +231,27 @@ export const run: {
   <K>(limiter: KeyedLimiter<K>, key: NoInfer<K>): <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   <K, A, E, R>(limiter: KeyedLimiter<K>, key: NoInfer<K>, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R>
 } = internal.run
+
+/**
+ * Totals over all keys of a keyed limiter (the same as `limiter.stats`).
+ *
+ * @example
+ * ```ts
+ * import { KeyedLimiter } from "@spindle/core"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const perHost = yield* KeyedLimiter.make({ name: "per-host", limitPerKey: 2 })
+ *   yield* perHost.run("example.com", Effect.void)
+ *   const { keys, completed } = yield* KeyedLimiter.stats(perHost)
+ *   return { keys, completed }
+ * }).pipe(Effect.scoped)
+ * ```
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const stats = <K>(limiter: KeyedLimiter<K>): Effect.Effect<KeyedLimiter.Stats> => limiter.stats
 
 /**
  * Returns `true` if the value is a `KeyedLimiter`.

@@ -21,12 +21,30 @@ import type { Pipeable } from "effect/Pipeable"
 import * as internal from "./internal/limiter.js"
 
 /**
+ * The identifier of `Limiter` values.
+ *
+ * @example
+ * ```ts
+ * import { Limiter } from "@spindle/core"
+ *
+ * const isLimiter = (u: object): boolean => Limiter.TypeId in u
+ * ```
+ *
  * @since 0.1.0
  * @category symbols
  */
 export const TypeId: unique symbol = internal.TypeId
 
 /**
+ * The type of `Limiter.TypeId`.
+ *
+ * @example
+ * ```ts
+ * import type { Limiter } from "@spindle/core"
+ *
+ * type Branded = { readonly [K in Limiter.TypeId]: Limiter.TypeId }
+ * ```
+ *
  * @since 0.1.0
  * @category symbols
  */
@@ -92,10 +110,15 @@ export interface Limiter extends Pipeable {
 }
 
 /**
+ * The types that go with a `Limiter`: its options, `forEach` modes and stats.
+ *
  * @since 0.1.0
+ * @category models
  */
 export declare namespace Limiter {
   /**
+   * Options of `Limiter.make`.
+   *
    * @since 0.1.0
    * @category models
    */
@@ -116,6 +139,8 @@ export declare namespace Limiter {
   export type Mode = "fail-fast" | "settle"
 
   /**
+   * The signature of `limiter.forEach`: fail-fast by default, or settle every item into an `Either`.
+   *
    * @since 0.1.0
    * @category models
    */

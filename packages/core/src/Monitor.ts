@@ -72,7 +72,10 @@ import * as internal from "./internal/monitor.js"
 export class Monitor extends Context.Tag("@spindle/core/Monitor")<Monitor, Monitor.Service>() {}
 
 /**
+ * The types that go with the `Monitor` service: its options, fiber reports and samples.
+ *
  * @since 0.1.0
+ * @category models
  */
 export declare namespace Monitor {
   /**

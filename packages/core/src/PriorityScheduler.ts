@@ -34,12 +34,30 @@ import type * as Scope from "effect/Scope"
 import * as internal from "./internal/priorityScheduler.js"
 
 /**
+ * The identifier of `PriorityScheduler` values.
+ *
+ * @example
+ * ```ts
+ * import { PriorityScheduler } from "@spindle/core"
+ *
+ * const isPriorityScheduler = (u: object): boolean => PriorityScheduler.TypeId in u
+ * ```
+ *
  * @since 0.1.0
  * @category symbols
  */
 export const TypeId: unique symbol = internal.TypeId as never
 
 /**
+ * The type of `PriorityScheduler.TypeId`.
+ *
+ * @example
+ * ```ts
+ * import type { PriorityScheduler } from "@spindle/core"
+ *
+ * type Branded = { readonly [K in PriorityScheduler.TypeId]: PriorityScheduler.TypeId }
+ * ```
+ *
  * @since 0.1.0
  * @category symbols
  */
@@ -51,7 +69,7 @@ export type TypeId = typeof TypeId
  *
  * @example
  * ```ts
- * import * as PriorityScheduler from "@spindle/core/PriorityScheduler"
+ * import { PriorityScheduler } from "@spindle/core"
  * import { Schema } from "effect"
  *
  * const priority = Schema.decodeUnknownSync(PriorityScheduler.Priority)("high")
@@ -72,7 +90,7 @@ export const Priority: Schema.Literal<["critical", "high", "normal", "low"]> = S
  *
  * @example
  * ```ts
- * import type * as PriorityScheduler from "@spindle/core/PriorityScheduler"
+ * import type { PriorityScheduler } from "@spindle/core"
  *
  * const urgent: PriorityScheduler.Priority = "critical"
  * ```
@@ -87,7 +105,7 @@ export type Priority = typeof Priority.Type
  *
  * @example
  * ```ts
- * import * as PriorityScheduler from "@spindle/core/PriorityScheduler"
+ * import { PriorityScheduler } from "@spindle/core"
  *
  * PriorityScheduler.priorities // ["critical", "high", "normal", "low"]
  * ```
@@ -104,7 +122,7 @@ export const priorities: readonly ["critical", "high", "normal", "low"] = intern
  *
  * @example
  * ```ts
- * import type * as PriorityScheduler from "@spindle/core/PriorityScheduler"
+ * import type { PriorityScheduler } from "@spindle/core"
  *
  * const policy: PriorityScheduler.Policy = "strict"
  * ```
@@ -119,7 +137,7 @@ export type Policy = "weighted" | "strict"
  *
  * @example
  * ```ts
- * import type * as PriorityScheduler from "@spindle/core/PriorityScheduler"
+ * import type { PriorityScheduler } from "@spindle/core"
  *
  * const weights: PriorityScheduler.Weights = { critical: 8, high: 4, normal: 2, low: 1 }
  * ```
@@ -134,7 +152,7 @@ export type Weights = { readonly [P in Priority]: number }
  *
  * @example
  * ```ts
- * import * as PriorityScheduler from "@spindle/core/PriorityScheduler"
+ * import { PriorityScheduler } from "@spindle/core"
  *
  * PriorityScheduler.defaultWeights.low // 1
  * ```
@@ -161,7 +179,7 @@ export const defaultWeights: Weights = internal.defaultWeights
  *
  * @example
  * ```ts
- * import * as PriorityScheduler from "@spindle/core/PriorityScheduler"
+ * import { PriorityScheduler } from "@spindle/core"
  * import { Effect } from "effect"
  *
  * const program = Effect.gen(function*() {
@@ -216,10 +234,15 @@ export interface PriorityScheduler extends Pipeable {
 }
 
 /**
+ * The types that go with a `PriorityScheduler`: its options, submit options and stats.
+ *
  * @since 0.1.0
+ * @category models
  */
 export declare namespace PriorityScheduler {
   /**
+   * Options of `PriorityScheduler.make`.
+   *
    * @since 0.1.0
    * @category models
    */
@@ -266,6 +289,8 @@ export declare namespace PriorityScheduler {
   }
 
   /**
+   * Options of `submit` and `fork`: the priority level (default `"normal"`).
+   *
    * @since 0.1.0
    * @category models
    */
@@ -336,7 +361,7 @@ export declare namespace PriorityScheduler {
  *
  * @example
  * ```ts
- * import type * as PriorityScheduler from "@spindle/core/PriorityScheduler"
+ * import type { PriorityScheduler } from "@spindle/core"
  *
  * const status: PriorityScheduler.TaskStatus = "queued"
  * ```
@@ -351,7 +376,7 @@ export type TaskStatus = "queued" | "running" | "done"
  *
  * @example
  * ```ts
- * import * as PriorityScheduler from "@spindle/core/PriorityScheduler"
+ * import { PriorityScheduler } from "@spindle/core"
  * import { Effect } from "effect"
  *
  * const program = Effect.gen(function*() {
@@ -387,7 +412,7 @@ export interface Task<A, E> {
  *
  * @example
  * ```ts
- * import * as PriorityScheduler from "@spindle/core/PriorityScheduler"
+ * import { PriorityScheduler } from "@spindle/core"
  * import { Effect } from "effect"
  *
  * declare const scheduler: PriorityScheduler.PriorityScheduler
@@ -424,7 +449,7 @@ export class SchedulerFull extends Data.TaggedError("SchedulerFull")<{
  *
  * @example
  * ```ts
- * import type * as PriorityScheduler from "@spindle/core/PriorityScheduler"
+ * import type { PriorityScheduler } from "@spindle/core"
  *
  * const retryable = (reason: PriorityScheduler.SchedulerClosedReason) => reason !== "Interrupted"
  * ```
@@ -439,7 +464,7 @@ export type SchedulerClosedReason = "Closed" | "Dropped" | "Interrupted"
  *
  * @example
  * ```ts
- * import * as PriorityScheduler from "@spindle/core/PriorityScheduler"
+ * import { PriorityScheduler } from "@spindle/core"
  * import { Effect } from "effect"
  *
  * declare const scheduler: PriorityScheduler.PriorityScheduler
@@ -491,7 +516,7 @@ export class SchedulerClosed extends Data.TaggedError("SchedulerClosed")<{
  *
  * @example
  * ```ts
- * import * as PriorityScheduler from "@spindle/core/PriorityScheduler"
+ * import { PriorityScheduler } from "@spindle/core"
  * import { Effect } from "effect"
  *
  * const program = Effect.gen(function*() {
@@ -520,7 +545,7 @@ export const make: (options: PriorityScheduler.Options) => Effect.Effect<Priorit
  *
  * @example
  * ```ts
- * import * as PriorityScheduler from "@spindle/core/PriorityScheduler"
+ * import { PriorityScheduler } from "@spindle/core"
  * import { Context, Effect } from "effect"
  *
  * class Jobs extends Context.Tag("app/Jobs")<Jobs, PriorityScheduler.PriorityScheduler>() {}
@@ -548,7 +573,7 @@ export const layer: <I>(
  *
  * @example
  * ```ts
- * import * as PriorityScheduler from "@spindle/core/PriorityScheduler"
+ * import { PriorityScheduler } from "@spindle/core"
  * import { Effect } from "effect"
  *
  * const program = Effect.gen(function*() {
@@ -579,7 +604,7 @@ export const submit: {
  *
  * @example
  * ```ts
- * import * as PriorityScheduler from "@spindle/core/PriorityScheduler"
+ * import { PriorityScheduler } from "@spindle/core"
  * import { Effect } from "effect"
  *
  * const program = Effect.gen(function*() {
@@ -600,7 +625,7 @@ export const stats = (scheduler: PriorityScheduler): Effect.Effect<PrioritySched
  *
  * @example
  * ```ts
- * import * as PriorityScheduler from "@spindle/core/PriorityScheduler"
+ * import { PriorityScheduler } from "@spindle/core"
  *
  * PriorityScheduler.isPriorityScheduler({}) // false
  * ```

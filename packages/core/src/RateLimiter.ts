@@ -23,14 +23,32 @@ import type * as Scope from "effect/Scope"
 import * as internal from "./internal/rateLimiter.js"
 
 /**
+ * The identifier of `RateLimiter` values.
+ *
+ * @example
+ * ```ts
+ * import { RateLimiter } from "@spindle/core"
+ *
+ * const isRateLimiter = (u: object): boolean => RateLimiter.TypeId in u
+ * ```
+ *
  * @since 0.1.0
- * @category type ids
+ * @category symbols
  */
 export const TypeId: unique symbol = internal.TypeId
 
 /**
+ * The type of `RateLimiter.TypeId`.
+ *
+ * @example
+ * ```ts
+ * import type { RateLimiter } from "@spindle/core"
+ *
+ * type Branded = { readonly [K in RateLimiter.TypeId]: RateLimiter.TypeId }
+ * ```
+ *
  * @since 0.1.0
- * @category type ids
+ * @category symbols
  */
 export type TypeId = typeof TypeId
 
@@ -92,7 +110,10 @@ export interface RateLimiter<out E = RateLimitExceeded> {
 }
 
 /**
+ * The types that go with a `RateLimiter`: algorithms, options, stats and usage.
+ *
  * @since 0.1.0
+ * @category models
  */
 export declare namespace RateLimiter {
   /**
@@ -123,6 +144,8 @@ export declare namespace RateLimiter {
   export type OnExceeded = "delay" | "fail"
 
   /**
+   * The options both algorithms share.
+   *
    * @since 0.1.0
    * @category models
    */
@@ -131,6 +154,7 @@ export declare namespace RateLimiter {
     readonly name: string
     /** Admissions (cost units) allowed per interval or window: a positive integer. */
     readonly limit: number
+    /** What happens to a call over the limit: wait for capacity (`"delay"`) or fail (`"fail"`). */
     readonly onExceeded: OnExceeded
     /**
      * The most keys kept at once (default 100,000). When a new key would exceed it, the
@@ -143,10 +167,12 @@ export declare namespace RateLimiter {
      * makes dropping it lossless: its next call sees exactly the state it would have seen.
      * A shorter TTL saves memory at the price of forgetting recent usage.
      */
-    readonly keyIdleTtl?: Duration.DurationInput | undefined
+    readonly idleTimeToLive?: Duration.DurationInput | undefined
   }
 
   /**
+   * A token bucket: `limit` tokens refill every `interval`, up to `capacity` (a burst).
+   *
    * @since 0.1.0
    * @category models
    */
@@ -159,6 +185,8 @@ export declare namespace RateLimiter {
   }
 
   /**
+   * An exact sliding window: at most `limit` admissions in any `window`.
+   *
    * @since 0.1.0
    * @category models
    */
@@ -169,12 +197,16 @@ export declare namespace RateLimiter {
   }
 
   /**
+   * Options of `RateLimiter.make`: one of the two algorithms with its own period option.
+   *
    * @since 0.1.0
    * @category models
    */
   export type Options = TokenBucketOptions | SlidingWindowOptions
 
   /**
+   * Options of `run` and `withRateLimit`: the key (global when omitted) and the cost (default 1).
+   *
    * @since 0.1.0
    * @category models
    */
@@ -186,6 +218,8 @@ export declare namespace RateLimiter {
   }
 
   /**
+   * Counters of a rate limiter since it was made.
+   *
    * @since 0.1.0
    * @category models
    */
@@ -205,6 +239,8 @@ export declare namespace RateLimiter {
   }
 
   /**
+   * The current usage of one key (or of the global limit).
+   *
    * @since 0.1.0
    * @category models
    */
@@ -275,7 +311,7 @@ export class RateLimitExceeded extends Schema.TaggedError<RateLimitExceeded>("@s
 
 /**
  * Makes a rate limiter. Per-key state is created on first use and dropped when idle (see
- * `keyIdleTtl` and `maxKeys`); a background fiber forked in the scope sweeps idle keys.
+ * `idleTimeToLive` and `maxKeys`); a background fiber forked in the scope sweeps idle keys.
  *
  * Invalid options (a `limit`, `capacity` or `maxKeys` that is not a positive integer, a
  * non-positive duration) are defects.
@@ -384,6 +420,33 @@ export const withRateLimit: {
     options?: RateLimiter.RunOptions
   ): Effect.Effect<A, E | E2, R>
 } = internal.withRateLimit
+
+/**
+ * The counters of a rate limiter (the same as `limiter.stats`).
+ *
+ * @example
+ * ```ts
+ * import { RateLimiter } from "@spindle/core"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const limiter = yield* RateLimiter.make({
+ *     name: "search",
+ *     algorithm: "sliding-window",
+ *     limit: 5,
+ *     window: "1 second",
+ *     onExceeded: "fail"
+ *   })
+ *   yield* limiter.take()
+ *   const { admitted, rejected } = yield* RateLimiter.stats(limiter)
+ *   return { admitted, rejected }
+ * }).pipe(Effect.scoped)
+ * ```
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const stats = <E>(limiter: RateLimiter<E>): Effect.Effect<RateLimiter.Stats> => limiter.stats
 
 /**
  * Calls admitted, tagged `limiter=<name>`.

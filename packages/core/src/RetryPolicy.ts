@@ -64,7 +64,10 @@ import * as internal from "./internal/retryPolicy.js"
 export type Jitter = "none" | "full" | "equal"
 
 /**
+ * The parts shared by every retry policy: the common fields and the constructor options.
+ *
  * @since 0.1.0
+ * @category models
  */
 export declare namespace RetryPolicy {
   /**

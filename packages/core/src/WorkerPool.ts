@@ -44,12 +44,30 @@ import type * as WorkerThreads from "node:worker_threads"
 import * as internal from "./internal/workerPool.js"
 
 /**
+ * The identifier of `WorkerPool` values.
+ *
+ * @example
+ * ```ts
+ * import { WorkerPool } from "@spindle/core"
+ *
+ * const isWorkerPool = (u: object): boolean => WorkerPool.TypeId in u
+ * ```
+ *
  * @since 0.1.0
  * @category symbols
  */
 export const TypeId: unique symbol = internal.TypeId as never
 
 /**
+ * The type of `WorkerPool.TypeId`.
+ *
+ * @example
+ * ```ts
+ * import type { WorkerPool } from "@spindle/core"
+ *
+ * type Branded = { readonly [K in WorkerPool.TypeId]: WorkerPool.TypeId }
+ * ```
+ *
  * @since 0.1.0
  * @category symbols
  */
@@ -119,7 +137,10 @@ export interface WorkerPool<in out I extends Schema.TaggedRequest.All> extends P
 }
 
 /**
+ * The types that go with a `WorkerPool`: the spawn function, its options and its stats.
+ *
  * @since 0.1.0
+ * @category models
  */
 export declare namespace WorkerPool {
   /**
@@ -133,6 +154,8 @@ export declare namespace WorkerPool {
   export type Spawn = (id: number) => WorkerThreads.Worker | ChildProcess.ChildProcess
 
   /**
+   * Options of `WorkerPool.make`.
+   *
    * @since 0.1.0
    * @category models
    */
@@ -195,6 +218,14 @@ export declare namespace WorkerPool {
  * - `"encode"`: the request, or the worker's answer, could not be encoded;
  * - `"decode"`: the request could not be decoded by the worker, or its answer
  *   did not match the request's success or failure schema.
+ *
+ * @example
+ * ```ts
+ * import type { WorkerPool } from "@spindle/core"
+ *
+ * const retryable = (reason: WorkerPool.WorkerTaskErrorReason): boolean =>
+ *   reason === "crashed" || reason === "timeout"
+ * ```
  *
  * @since 0.1.0
  * @category errors
@@ -376,6 +407,30 @@ export const layerNode: <Id, I extends Schema.TaggedRequest.All>(
   tag: Context.Tag<Id, WorkerPool<I>>,
   options: WorkerPool.Options
 ) => Layer.Layer<Id> = internal.layerNode
+
+/**
+ * A snapshot of the live statistics of a worker pool (the same as `pool.stats`).
+ *
+ * @example
+ * ```ts
+ * import { WorkerPool } from "@spindle/core"
+ * import { Effect, Schema } from "effect"
+ *
+ * class Ping extends Schema.TaggedRequest<Ping>()("Ping", {
+ *   payload: {},
+ *   success: Schema.String,
+ *   failure: Schema.Never
+ * }) {}
+ *
+ * const report = (pool: WorkerPool.WorkerPool<Ping>) =>
+ *   Effect.map(WorkerPool.stats(pool), ({ busy, completed }) => `${busy} busy, ${completed} done`)
+ * ```
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const stats = <I extends Schema.TaggedRequest.All>(pool: WorkerPool<I>): Effect.Effect<WorkerPool.Stats> =>
+  pool.stats
 
 /**
  * The body of a worker script: serves the requests of `schema` (the union of

@@ -74,6 +74,7 @@ describe("Batcher", () => {
       assert.deepStrictEqual(results, [10, 20, 30])
       assert.deepStrictEqual(yield* seen, [[1, 2, 3]])
       const stats = yield* batcher.stats
+      assert.deepStrictEqual(yield* Batcher.stats(batcher), stats)
       assert.strictEqual(stats.submitted, 3)
       assert.strictEqual(stats.batches, 1)
       assert.strictEqual(stats.flushedBySize, 1)

@@ -90,7 +90,7 @@ describe("Deadline", () => {
         yield* TestClock.adjust("5 seconds")
         yield* Deferred.await(interrupted)
         const exit = yield* Fiber.await(fiber)
-        assert.isTrue(Exit.isFailure(exit))
+        assert.deepStrictEqual(exit, Exit.fail(new Deadline.DeadlineExceeded({ duration: Duration.seconds(5) })))
       }))
 
     it.effect("returns the value, or the effect's own failure, when it finishes first", () =>

@@ -72,6 +72,7 @@ describe("KeyedLimiter", () => {
       )
       assert.deepStrictEqual(keys.map((k) => max.get(k)), [3, 3, 3])
       const totals = yield* limiter.stats
+      assert.deepStrictEqual(yield* KeyedLimiter.stats(limiter), totals)
       assert.strictEqual(totals.peak, 9)
       assert.strictEqual(totals.completed, 300)
       assert.strictEqual(totals.keys, 0)

@@ -115,6 +115,7 @@ const suite = (algorithm: Algorithm) => {
         assert.strictEqual(retryAfters(results)[0], retry)
       }
       const stats = yield* limiter.stats
+      assert.deepStrictEqual(yield* RateLimiter.stats(limiter), stats)
       const admitted = 10 + expected.refills.reduce((n, [, a]) => n + a, 0)
       assert.deepStrictEqual(stats, {
         admitted,
@@ -269,13 +270,13 @@ const suite = (algorithm: Algorithm) => {
       assert.strictEqual((yield* limiter.stats).evicted, 100)
     }))
 
-  it.scoped("maxKeys drops the least recently used key; keyIdleTtl overrides the default", () =>
+  it.scoped("maxKeys drops the least recently used key; idleTimeToLive overrides the default", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({
         ...per(algorithm, 10, "1 second"),
         onExceeded: "fail",
         maxKeys: 3,
-        keyIdleTtl: "100 millis"
+        idleTimeToLive: "100 millis"
       })
       yield* limiter.take("a")
       yield* limiter.take("b")
@@ -302,7 +303,7 @@ const suite = (algorithm: Algorithm) => {
         ...per(algorithm, 10, "1 second"),
         onExceeded: "delay",
         maxKeys: 1,
-        keyIdleTtl: "100 millis"
+        idleTimeToLive: "100 millis"
       })
       yield* limiter.take("a", 10)
       const waiter = yield* Effect.fork(limiter.run(Clock.currentTimeMillis, { key: "a" }))
@@ -380,7 +381,7 @@ const suite = (algorithm: Algorithm) => {
         { ...base, onExceeded: "fail", limit: 2.5 },
         { ...base, onExceeded: "fail", name: "" },
         { ...base, onExceeded: "fail", maxKeys: 0 },
-        { ...base, onExceeded: "fail", keyIdleTtl: Duration.zero },
+        { ...base, onExceeded: "fail", idleTimeToLive: Duration.zero },
         base.algorithm === "token-bucket"
           ? { ...base, onExceeded: "fail", interval: Duration.zero }
           : { ...base, onExceeded: "fail", window: Duration.zero }

@@ -456,9 +456,23 @@ describe("ResourcePool", () => {
 
   it.effect("rejects invalid sizes as defects", () =>
     Effect.gen(function*() {
-      const exit = yield* Effect.exit(
-        Effect.scoped(ResourcePool.make({ name: "rp-bad", acquire: Effect.succeed(1), min: 3, max: 2 }))
-      )
-      assert.isTrue(Exit.isFailure(exit) && Cause.isDie(exit.cause))
+      const invalid: ReadonlyArray<Partial<ResourcePool.ResourcePool.Options<number, never, never>>> = [
+        { min: 3, max: 2 },
+        { min: -1, max: 2 },
+        { min: 0.5, max: 2 },
+        { min: 0, max: 0 },
+        { min: 0, max: 1.5 },
+        { min: 0, max: 2, healthCheckMaxAttempts: 0 }
+      ]
+      for (const options of invalid) {
+        const exit = yield* Effect.exit(
+          Effect.scoped(ResourcePool.make({ name: "rp-bad", acquire: Effect.succeed(1), min: 0, max: 1, ...options }))
+        )
+        const defect = Exit.isFailure(exit) ? Cause.dieOption(exit.cause) : Option.none()
+        assert.isTrue(
+          Option.isSome(defect) && Cause.isIllegalArgumentException(defect.value),
+          JSON.stringify(options)
+        )
+      }
     }))
 })

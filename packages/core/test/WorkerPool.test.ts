@@ -392,4 +392,22 @@ describe("WorkerPool", () => {
       assert.strictEqual(thrown.reason, "spawn")
       assert.instanceOf(thrown.cause, Error)
     }))
+
+  it.scoped("rejects a size or recycleAfter that is not a positive integer, before spawning anything", () =>
+    Effect.gen(function*() {
+      let spawned = 0
+      const spawn = () => {
+        spawned++
+        throw new Error("never called")
+      }
+      for (const options of [{ size: 0 }, { size: 1.5 }, { size: 1, recycleAfter: 0 }]) {
+        const exit = yield* Effect.exit(makePool({ spawn, ...options }))
+        const defect = Exit.isFailure(exit) ? Cause.dieOption(exit.cause) : undefined
+        assert.isTrue(
+          defect !== undefined && defect._tag === "Some" && Cause.isIllegalArgumentException(defect.value),
+          JSON.stringify(options)
+        )
+      }
+      assert.strictEqual(spawned, 0)
+    }))
 })

@@ -47,7 +47,6 @@ const withSoft = <A, E, R, R2>(
   name: string | undefined,
   onSoft: ((info: Deadline.SoftInfo) => Effect.Effect<unknown, never, R2>) | undefined
 ): Effect.Effect<A, E, R | R2> => {
-  const counter = tagged(softExceededTotal, name)
   return Effect.flatMap(Clock.currentTimeMillis, (start) => {
     const warn = Effect.flatMap(Clock.currentTimeMillis, (now) => {
       const info: Deadline.SoftInfo = { name, soft, elapsed: Duration.millis(now - start) }
@@ -59,7 +58,7 @@ const withSoft = <A, E, R, R2>(
         elapsedMillis: Duration.toMillis(info.elapsed)
       }))
       return Effect.zipRight(
-        Effect.zipRight(log, Metric.increment(counter)),
+        Effect.zipRight(log, Metric.increment(tagged(softExceededTotal, name))),
         onSoft === undefined ? Effect.void : onSoft(info)
       )
     })
@@ -83,13 +82,12 @@ const hardOnly = <A, E, R>(
   hard: Duration.Duration,
   name: string | undefined
 ): Effect.Effect<A, E | Deadline.DeadlineExceeded, R> => {
-  const counter = tagged(hardExceededTotal, name)
   return Effect.flatten(Effect.timeoutTo(self, {
     duration: hard,
     onSuccess: Effect.succeed,
     onTimeout: () =>
       Effect.zipRight(
-        Metric.increment(counter),
+        Metric.increment(tagged(hardExceededTotal, name)),
         Effect.failSync(() => new Deadline.DeadlineExceeded({ deadline: name, duration: hard }))
       )
   }))

@@ -12,6 +12,8 @@ import type * as Scope from "effect/Scope"
 import type * as KeyedLimiter from "../KeyedLimiter.js"
 import type * as Limiter from "../Limiter.js"
 import { MetricSink, Permits, Tally, validateLimit } from "./limiter.js"
+import type { LinkedQueue } from "./shared.js"
+import { append, unlink } from "./shared.js"
 
 /** @internal */
 export const TypeId: KeyedLimiter.TypeId = Symbol.for("@spindle/core/KeyedLimiter") as KeyedLimiter.TypeId
@@ -23,8 +25,9 @@ export const TypeId: KeyedLimiter.TypeId = Symbol.for("@spindle/core/KeyedLimite
  */
 class KeyedEntry<K> extends Permits {
   idleSince = 0
-  idlePrev: KeyedEntry<K> | undefined = undefined
-  idleNext: KeyedEntry<K> | undefined = undefined
+  /** links of the idle list */
+  prev: KeyedEntry<K> | undefined = undefined
+  next: KeyedEntry<K> | undefined = undefined
   inIdleList = false
   constructor(
     readonly key: K,
@@ -40,8 +43,8 @@ class KeyedLimiterImpl<K> implements KeyedLimiter.KeyedLimiter<K> {
   readonly [TypeId]: KeyedLimiter.TypeId = TypeId
   readonly entries = MutableHashMap.empty<K, KeyedEntry<K>>()
   readonly totals: Tally
-  idleHead: KeyedEntry<K> | undefined = undefined
-  idleTail: KeyedEntry<K> | undefined = undefined
+  /** idle keys, oldest first */
+  readonly idle: LinkedQueue<KeyedEntry<K>> = { head: undefined, tail: undefined }
   readonly stats: Effect.Effect<KeyedLimiter.KeyedLimiter.Stats>
 
   constructor(
@@ -82,25 +85,11 @@ class KeyedLimiterImpl<K> implements KeyedLimiter.KeyedLimiter<K> {
     }
     entry.idleSince = this.clock.unsafeCurrentTimeMillis()
     entry.inIdleList = true
-    const tail = this.idleTail
-    if (tail === undefined) {
-      this.idleHead = entry
-    } else {
-      tail.idleNext = entry
-      entry.idlePrev = tail
-    }
-    this.idleTail = entry
+    append(this.idle, entry)
   }
 
   unlinkIdle(entry: KeyedEntry<K>): void {
-    const prev = entry.idlePrev
-    const next = entry.idleNext
-    if (prev === undefined) this.idleHead = next
-    else prev.idleNext = next
-    if (next === undefined) this.idleTail = prev
-    else next.idlePrev = prev
-    entry.idlePrev = undefined
-    entry.idleNext = undefined
+    unlink(this.idle, entry)
     entry.inIdleList = false
   }
 
@@ -115,9 +104,9 @@ class KeyedLimiterImpl<K> implements KeyedLimiter.KeyedLimiter<K> {
   /** drops the keys idle for at least the time to live */
   sweep(): void {
     const now = this.clock.unsafeCurrentTimeMillis()
-    let entry = this.idleHead
+    let entry = this.idle.head
     while (entry !== undefined && entry.idleSince + this.idleTimeToLiveMillis <= now) {
-      const next = entry.idleNext
+      const next = entry.next
       this.evict(entry)
       entry = next
     }

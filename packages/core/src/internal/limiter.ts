@@ -14,6 +14,7 @@ import { pipeArguments } from "effect/Pipeable"
 import { hasProperty } from "effect/Predicate"
 import type * as Scheduler from "effect/Scheduler"
 import type * as Limiter from "../Limiter.js"
+import { append, isPositiveInteger, nanosToDuration, unlink } from "./shared.js"
 
 /** @internal */
 export const TypeId: Limiter.TypeId = Symbol.for("@spindle/core/Limiter") as Limiter.TypeId
@@ -246,8 +247,6 @@ export class Tally {
   }
 }
 
-const nanosToDuration = (nanos: number): Duration.Duration => Duration.nanos(BigInt(Math.round(nanos)))
-
 // -----------------------------------------------------------------------------
 // Permits: a FIFO semaphore with direct hand-over
 // -----------------------------------------------------------------------------
@@ -314,14 +313,7 @@ export class Permits {
 
   enqueue(): Waiter {
     const waiter = new Waiter(this.clock.unsafeCurrentTimeNanos())
-    const tail = this.tail
-    if (tail === undefined) {
-      this.head = waiter
-    } else {
-      tail.next = waiter
-      waiter.prev = tail
-    }
-    this.tail = waiter
+    append<Waiter>(this, waiter)
     this.tally.enqueued()
     if (this.group !== undefined) this.group.enqueued()
     return waiter
@@ -336,17 +328,6 @@ export class Permits {
         waiter.resume = resume
       }
     })
-  }
-
-  private unlink(waiter: Waiter): void {
-    const prev = waiter.prev
-    const next = waiter.next
-    if (prev === undefined) this.head = next
-    else prev.next = next
-    if (next === undefined) this.tail = prev
-    else next.prev = prev
-    waiter.prev = undefined
-    waiter.next = undefined
   }
 
   /** returns the permit of an effect that ran to the given outcome */
@@ -365,7 +346,7 @@ export class Permits {
       if (this.tally.inFlight === 0 && this.onIdle !== undefined) this.onIdle(this)
       return
     }
-    this.unlink(waiter)
+    unlink<Waiter>(this, waiter)
     const waited = Number(this.clock.unsafeCurrentTimeNanos() - waiter.start)
     this.tally.granted(waited)
     if (this.group !== undefined) this.group.granted(waited)
@@ -386,7 +367,7 @@ export class Permits {
     waiter.state = DONE
     waiter.resume = undefined
     if (state === WAITING) {
-      this.unlink(waiter)
+      unlink<Waiter>(this, waiter)
       this.tally.cancelled()
       if (this.group !== undefined) this.group.cancelled()
       if (this.onIdle !== undefined && this.idle) this.onIdle(this)
@@ -605,7 +586,7 @@ class LimiterImpl implements Limiter.Limiter {
 
 /** @internal */
 export const validateLimit = (module: string, field: string, limit: number): void => {
-  if (!Number.isSafeInteger(limit) || limit < 1) {
+  if (!isPositiveInteger(limit)) {
     throw new Cause.IllegalArgumentException(`${module}: ${field} must be a positive integer, got ${limit}`)
   }
 }

@@ -15,6 +15,7 @@ import type * as Scope from "effect/Scope"
 import * as Supervisor from "effect/Supervisor"
 import { monitorEventLoopDelay, performance } from "node:perf_hooks"
 import type { Monitor } from "../Monitor.js"
+import { nanosToDuration } from "./shared.js"
 
 // -----------------------------------------------------------------------------
 // metrics
@@ -195,10 +196,10 @@ export const make = (options?: Monitor.Options): Effect.Effect<Monitor.Service, 
       const utilization = Number.isFinite(delta.utilization) ? Math.min(1, Math.max(0, delta.utilization)) : 0
       const eventLoopDelay: Option.Option<Monitor.EventLoopDelay> = histogram.count > 0
         ? Option.some({
-          p50: Duration.nanos(BigInt(Math.round(histogram.percentile(50)))),
-          p99: Duration.nanos(BigInt(Math.round(histogram.percentile(99)))),
-          max: Duration.nanos(BigInt(Math.round(histogram.max))),
-          mean: Duration.nanos(BigInt(Math.round(histogram.mean)))
+          p50: nanosToDuration(histogram.percentile(50)),
+          p99: nanosToDuration(histogram.percentile(99)),
+          max: nanosToDuration(histogram.max),
+          mean: nanosToDuration(histogram.mean)
         })
         : Option.none()
       histogram.reset()

@@ -19,6 +19,7 @@ import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import type * as PS from "../PriorityScheduler.js"
 import { SchedulerClosed, SchedulerFull } from "../PriorityScheduler.js"
+import { illegalArgument, isPositiveInteger } from "./shared.js"
 
 /** @internal */
 export const TypeId: PS.TypeId = Symbol.for("@spindle/core/PriorityScheduler") as PS.TypeId
@@ -737,9 +738,7 @@ class TaskImpl<A, E> implements PS.Task<A, E> {
 // -----------------------------------------------------------------------------
 
 const invalid = (name: string, message: string): Effect.Effect<never> =>
-  Effect.die(new Cause.IllegalArgumentException(`PriorityScheduler "${name}": ${message}`))
-
-const isPositiveInteger = (n: number): boolean => Number.isInteger(n) && n > 0
+  illegalArgument(`PriorityScheduler "${name}": ${message}`)
 
 /** @internal */
 export const make = (

@@ -1,4 +1,3 @@
-import * as Cause from "effect/Cause"
 import type * as Clock from "effect/Clock"
 import type * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
@@ -13,6 +12,7 @@ import * as MetricBoundaries from "effect/MetricBoundaries"
 import * as MetricLabel from "effect/MetricLabel"
 import type * as Scope from "effect/Scope"
 import * as api from "../RateLimiter.js"
+import { append, illegalArgument as die, isPositiveInteger, unlink as unlinkNode } from "./shared.js"
 
 /** @internal */
 export const TypeId: api.TypeId = Symbol.for("@spindle/core/RateLimiter") as api.TypeId
@@ -187,10 +187,6 @@ interface KeyState {
   waiting: number
 }
 
-const die = (message: string) => Effect.die(new Cause.IllegalArgumentException(message))
-
-const isPositiveInteger = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 1
-
 const positiveMillis = (name: string, input: Duration.DurationInput): number | string => {
   const decoded = Duration.decodeUnknown(input)
   if (decoded._tag === "None") return `RateLimiter: ${name} is not a duration`
@@ -323,10 +319,7 @@ const makeLimiter = (
 
   const unlink = (state: KeyState, waiter: Waiter): void => {
     waiter.settled = true
-    if (waiter.prev === undefined) state.head = waiter.next
-    else waiter.prev.next = waiter.next
-    if (waiter.next === undefined) state.tail = waiter.prev
-    else waiter.next.prev = waiter.prev
+    unlinkNode(state, waiter)
     state.waiting--
     waiting--
   }
@@ -357,13 +350,11 @@ const makeLimiter = (
       cost,
       since: now,
       wake: Deferred.unsafeMake<void>(FiberId.none),
-      prev: state.tail,
+      prev: undefined,
       next: undefined,
       settled: false
     }
-    if (state.tail === undefined) state.head = waiter
-    else state.tail.next = waiter
-    state.tail = waiter
+    append(state, waiter)
     state.waiting++
     waiting++
     delayed++
@@ -452,8 +443,8 @@ export const make: {
     const config = configure(options)
     if (typeof config === "string") return yield* die(config)
     let idleMillis = config.recoveryMillis
-    if (options.keyIdleTtl !== undefined) {
-      const ttl = positiveMillis("keyIdleTtl", options.keyIdleTtl)
+    if (options.idleTimeToLive !== undefined) {
+      const ttl = positiveMillis("idleTimeToLive", options.idleTimeToLive)
       if (typeof ttl === "string") return yield* die(ttl)
       idleMillis = ttl
     }

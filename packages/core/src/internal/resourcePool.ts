@@ -38,6 +38,7 @@ import { pipeArguments } from "effect/Pipeable"
 import * as Pool from "effect/Pool"
 import * as Scope from "effect/Scope"
 import * as Api from "../ResourcePool.js"
+import { illegalArgument, isPositiveInteger } from "./shared.js"
 
 /** @internal */
 export const TypeId: Api.TypeId = Symbol.for("@spindle/core/ResourcePool") as Api.TypeId
@@ -348,11 +349,9 @@ class ResourcePoolImpl<A, E> implements Api.ResourcePool<A, E> {
 const checkOptions = (options: Api.ResourcePool.Options<any, any, any>): string | undefined => {
   const { healthCheckMaxAttempts, max, min } = options
   if (!Number.isInteger(min) || min < 0) return `min must be an integer >= 0, got ${min}`
-  if (!Number.isInteger(max) || max < 1) return `max must be an integer >= 1, got ${max}`
+  if (!isPositiveInteger(max)) return `max must be an integer >= 1, got ${max}`
   if (min > max) return `min (${min}) must not exceed max (${max})`
-  if (
-    healthCheckMaxAttempts !== undefined && (!Number.isInteger(healthCheckMaxAttempts) || healthCheckMaxAttempts < 1)
-  ) {
+  if (healthCheckMaxAttempts !== undefined && !isPositiveInteger(healthCheckMaxAttempts)) {
     return `healthCheckMaxAttempts must be an integer >= 1, got ${healthCheckMaxAttempts}`
   }
   return undefined
@@ -365,7 +364,7 @@ export const make = <A, E = never, R = never>(
   Effect.gen(function*() {
     const invalid = checkOptions(options)
     if (invalid !== undefined) {
-      return yield* Effect.die(new Cause.IllegalArgumentException(`ResourcePool "${options.name}": ${invalid}`))
+      return yield* illegalArgument(`ResourcePool "${options.name}": ${invalid}`)
     }
     const { healthCheck, max, min, name } = options
     const context = yield* Effect.context<R>()

@@ -24,6 +24,7 @@ import * as Scope from "effect/Scope"
 import type { EventEmitter } from "node:events"
 import type * as WorkerPool from "../WorkerPool.js"
 import { WorkerTaskError } from "../WorkerPool.js"
+import { illegalArgument, isPositiveInteger } from "./shared.js"
 
 /** @internal */
 export const TypeId: WorkerPool.TypeId = Symbol.for("@spindle/core/WorkerPool") as WorkerPool.TypeId
@@ -518,17 +519,11 @@ class WorkerPoolImpl<I extends Schema.TaggedRequest.All> implements WorkerPool.W
 }
 
 const validate = (options: WorkerPool.WorkerPool.Options): Effect.Effect<void> => {
-  if (!Number.isInteger(options.size) || options.size < 1) {
-    return Effect.die(
-      new Cause.IllegalArgumentException(`WorkerPool: size must be a positive integer, got ${options.size}`)
-    )
+  if (!isPositiveInteger(options.size)) {
+    return illegalArgument(`WorkerPool: size must be a positive integer, got ${options.size}`)
   }
-  if (options.recycleAfter !== undefined && (!Number.isInteger(options.recycleAfter) || options.recycleAfter < 1)) {
-    return Effect.die(
-      new Cause.IllegalArgumentException(
-        `WorkerPool: recycleAfter must be a positive integer, got ${options.recycleAfter}`
-      )
-    )
+  if (options.recycleAfter !== undefined && !isPositiveInteger(options.recycleAfter)) {
+    return illegalArgument(`WorkerPool: recycleAfter must be a positive integer, got ${options.recycleAfter}`)
   }
   return Effect.void
 }
