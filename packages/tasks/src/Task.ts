@@ -24,6 +24,27 @@ export const TypeId: unique symbol = internal.TypeId as never
 export type TypeId = typeof TypeId
 
 /**
+ * Any Schema without requirements, `never` included (`Schema.Never` as the failure of a task
+ * that cannot fail): the bound of a task's payload, success and failure Schemas.
+ *
+ * @example
+ * ```ts
+ * import type { Task } from "@spindle/tasks"
+ * import { Schema } from "effect"
+ *
+ * const failure: Task.AnySchema = Schema.Never
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type AnySchema =
+  | Schema.Schema<any, any, never>
+  | Schema.Schema<any, never, never>
+  | Schema.Schema<never, any, never>
+  | Schema.Schema<never, never, never>
+
+/**
  * A task definition.
  *
  * @example
@@ -45,9 +66,9 @@ export type TypeId = typeof TypeId
  */
 export interface Task<
   Name extends string = string,
-  Payload extends Schema.Schema.AnyNoContext = Schema.Schema.AnyNoContext,
-  Success extends Schema.Schema.AnyNoContext = Schema.Schema.AnyNoContext,
-  Failure extends Schema.Schema.AnyNoContext = Schema.Schema.AnyNoContext
+  Payload extends AnySchema = AnySchema,
+  Success extends AnySchema = AnySchema,
+  Failure extends AnySchema = AnySchema
 > {
   readonly [TypeId]: TypeId
   readonly name: Name
@@ -85,9 +106,9 @@ export declare namespace Task {
    * @category models
    */
   export interface Options<
-    Payload extends Schema.Schema.AnyNoContext,
-    Success extends Schema.Schema.AnyNoContext,
-    Failure extends Schema.Schema.AnyNoContext
+    Payload extends AnySchema,
+    Success extends AnySchema,
+    Failure extends AnySchema
   > {
     readonly payload: Payload
     readonly success: Success
@@ -108,7 +129,7 @@ export declare namespace Task {
    * @since 0.1.0
    * @category models
    */
-  export type Any = Task<string, Schema.Schema.AnyNoContext, Schema.Schema.AnyNoContext, Schema.Schema.AnyNoContext>
+  export type Any = Task<string, AnySchema, AnySchema, AnySchema>
 
   /**
    * The decoded payload type of a definition.
@@ -163,9 +184,9 @@ export declare namespace Task {
  */
 export const make: <
   const Name extends string,
-  Payload extends Schema.Schema.AnyNoContext,
-  Success extends Schema.Schema.AnyNoContext,
-  Failure extends Schema.Schema.AnyNoContext
+  Payload extends AnySchema,
+  Success extends AnySchema,
+  Failure extends AnySchema
 >(
   name: Name,
   options: Task.Options<Payload, Success, Failure>

@@ -22,9 +22,9 @@ const positive = (name: string, field: string, input: Duration.DurationInput | u
 /** @internal */
 export const make = <
   const Name extends string,
-  Payload extends Schema.Schema.AnyNoContext,
-  Success extends Schema.Schema.AnyNoContext,
-  Failure extends Schema.Schema.AnyNoContext
+  Payload extends Task.AnySchema,
+  Success extends Task.AnySchema,
+  Failure extends Task.AnySchema
 >(
   name: Name,
   options: Task.Task.Options<Payload, Success, Failure>
@@ -53,13 +53,16 @@ export const make = <
   }
 }
 
+/** Widens a task Schema (whose types may be `never`) for the generic codecs. */
+const asSchema = (schema: Task.AnySchema): Schema.Schema<any, any, never> => schema as Schema.Schema<any, any, never>
+
 /** @internal */
 export const encodePayload = <T extends Task.Task.Any>(task: T, payload: Task.Task.Payload<T>) =>
-  Schema.encode(task.payload)(payload) as Effect.Effect<unknown, ParseResult.ParseError>
+  Schema.encode(asSchema(task.payload))(payload) as Effect.Effect<unknown, ParseResult.ParseError>
 
 /** @internal */
 export const decodePayload = <T extends Task.Task.Any>(task: T, encoded: unknown) =>
-  Schema.decodeUnknown(task.payload)(encoded) as Effect.Effect<
+  Schema.decodeUnknown(asSchema(task.payload))(encoded) as Effect.Effect<
     Task.Task.Payload<T>,
     ParseResult.ParseError
   >
@@ -70,22 +73,22 @@ export const validatePayload = <T extends Task.Task.Any>(task: T, input: unknown
 
 /** @internal */
 export const encodeSuccess = <T extends Task.Task.Any>(task: T, value: Task.Task.Success<T>) =>
-  Schema.encode(task.success)(value) as Effect.Effect<unknown, ParseResult.ParseError>
+  Schema.encode(asSchema(task.success))(value) as Effect.Effect<unknown, ParseResult.ParseError>
 
 /** @internal */
 export const decodeSuccess = <T extends Task.Task.Any>(task: T, encoded: unknown) =>
-  Schema.decodeUnknown(task.success)(encoded) as Effect.Effect<
+  Schema.decodeUnknown(asSchema(task.success))(encoded) as Effect.Effect<
     Task.Task.Success<T>,
     ParseResult.ParseError
   >
 
 /** @internal */
 export const encodeFailure = <T extends Task.Task.Any>(task: T, error: Task.Task.Failure<T>) =>
-  Schema.encode(task.failure)(error) as Effect.Effect<unknown, ParseResult.ParseError>
+  Schema.encode(asSchema(task.failure))(error) as Effect.Effect<unknown, ParseResult.ParseError>
 
 /** @internal */
 export const decodeFailure = <T extends Task.Task.Any>(task: T, encoded: unknown) =>
-  Schema.decodeUnknown(task.failure)(encoded) as Effect.Effect<
+  Schema.decodeUnknown(asSchema(task.failure))(encoded) as Effect.Effect<
     Task.Task.Failure<T>,
     ParseResult.ParseError
   >
