@@ -1,0 +1,120 @@
+/**
+ * Numbered migrations of the Postgres task store, embedded in code. Every object lives in one
+ * schema (default `spindle`); the Migrator's own table is `<schema>.migrations`.
+ *
+ * Concurrent migrators: the whole run (create the schema and the Migrator's bookkeeping table,
+ * then the Migrator, whose own transaction becomes a savepoint) happens in one transaction that
+ * first takes a transaction-level advisory lock keyed by the schema name. A second process
+ * blocks on the lock until the first commits, then finds every migration recorded and does
+ * nothing. The Migrator's own `LOCK TABLE … ACCESS EXCLUSIVE` alone would not be enough:
+ * `CREATE SCHEMA IF NOT EXISTS` and the Migrator's check-then-create of its table race before it
+ * takes that lock. The bookkeeping table is created here (same columns as the Migrator's) because
+ * the Migrator's failing `::regclass` probe would abort the surrounding transaction.
+ */
+import * as Migrator from "@effect/sql/Migrator"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlError from "@effect/sql/SqlError"
+import { Effect } from "effect"
+
+/** @internal */
+export const validSchemaName = /^[a-z_][a-z0-9_]{0,47}$/
+
+const migrations = (schema: string): Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> => {
+  const q = (name: string) => `"${schema}"."${name}"`
+  return {
+    // one round trip: a parameterless query may hold several statements
+    "0001_create_tasks": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      sql.unsafe(
+        [
+          `CREATE TABLE ${q("tasks")} (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            queue TEXT NOT NULL,
+            status TEXT NOT NULL,
+            priority SMALLINT NOT NULL,
+            payload JSONB,
+            result JSONB,
+            error JSONB,
+            attempt INTEGER NOT NULL DEFAULT 0,
+            max_attempts INTEGER NOT NULL,
+            retry JSONB,
+            timeout_ms BIGINT,
+            soft_timeout_ms BIGINT,
+            run_at BIGINT NOT NULL,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            started_at BIGINT,
+            finished_at BIGINT,
+            lease_owner TEXT,
+            lease_expires_at BIGINT,
+            cancel_requested BOOLEAN NOT NULL DEFAULT FALSE,
+            progress DOUBLE PRECISION NOT NULL DEFAULT 0,
+            progress_message TEXT,
+            idempotency_key TEXT,
+            parent_id TEXT,
+            tags JSONB NOT NULL DEFAULT '[]'::jsonb
+          )`,
+          // claims: only the claimable rows are in the index, so finished rows cost nothing
+          `CREATE INDEX tasks_claim_idx ON ${q("tasks")} (priority, run_at, id)
+            WHERE status IN ('pending', 'scheduled')`,
+          // the rescuer: running rows by lease expiry
+          `CREATE INDEX tasks_lease_idx ON ${q("tasks")} (lease_expires_at) WHERE status = 'running'`,
+          // retention clean-up and statistics windows
+          `CREATE INDEX tasks_finished_idx ON ${q("tasks")} (finished_at) WHERE finished_at IS NOT NULL`,
+          `CREATE UNIQUE INDEX tasks_idempotency_idx ON ${q("tasks")} (name, idempotency_key)
+            WHERE idempotency_key IS NOT NULL AND status IN ('pending', 'scheduled', 'running')`,
+          // the default listing (newest first) and its cursor
+          `CREATE INDEX tasks_created_idx ON ${q("tasks")} (created_at, id)`,
+          `CREATE INDEX tasks_parent_idx ON ${q("tasks")} (parent_id) WHERE parent_id IS NOT NULL`,
+          `CREATE TABLE ${q("task_logs")} (
+            seq BIGSERIAL PRIMARY KEY,
+            task_id TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            at BIGINT NOT NULL,
+            level TEXT NOT NULL,
+            message TEXT NOT NULL
+          )`,
+          `CREATE INDEX task_logs_task_idx ON ${q("task_logs")} (task_id, seq)`,
+          `CREATE TABLE ${q("paused_queues")} (
+            queue TEXT PRIMARY KEY,
+            paused_at BIGINT NOT NULL
+          )`
+        ].join(";\n")
+      ).withoutTransform)
+  }
+}
+
+/**
+ * Creates the schema if missing and runs the migrations not yet applied, serialized across
+ * processes by an advisory lock on the schema name. Returns the migrations applied.
+ *
+ * @internal
+ */
+export const migrate = (
+  schema: string
+): Effect.Effect<
+  ReadonlyArray<readonly [id: number, name: string]>,
+  SqlError.SqlError | Migrator.MigrationError,
+  SqlClient.SqlClient
+> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const run = Migrator.make({})({
+      loader: Migrator.fromRecord(migrations(schema)),
+      table: `${schema}.migrations`
+    })
+    return yield* sql.withTransaction(
+      Effect.gen(function*() {
+        yield* sql`SELECT pg_advisory_xact_lock(hashtext(${"spindle-migrate:" + schema}))`.withoutTransform
+        yield* sql.unsafe(`CREATE SCHEMA IF NOT EXISTS "${schema}"`).withoutTransform
+        yield* sql.unsafe(
+          `CREATE TABLE IF NOT EXISTS "${schema}"."migrations" (
+            migration_id INTEGER PRIMARY KEY,
+            created_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(),
+            name TEXT NOT NULL
+          )`
+        ).withoutTransform
+        return yield* run
+      })
+    )
+  })

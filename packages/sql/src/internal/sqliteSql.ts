@@ -1,0 +1,284 @@
+/**
+ * The SQL of the SQLite task store: one function per query, each returning raw rows (decoded by
+ * `taskRow.ts`). Nothing here publishes events or checks the state machine: `sqliteStore.ts`
+ * does.
+ *
+ * @internal
+ */
+import type * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import type { Fragment } from "@effect/sql/Statement"
+import type { TaskStatus, TaskStore } from "@spindle/tasks"
+import type { Effect } from "effect"
+import type { SqliteTables } from "./sqliteMigrations.js"
+import type { NewTaskColumns } from "./taskRow.js"
+import { sortColumn, taskColumnCount } from "./taskRow.js"
+
+/** Rows per multi-row INSERT, under SQLite's bound-variable limit (32766). @internal */
+export const insertChunk = Math.floor(30000 / taskColumnCount)
+
+/** Ids per `IN (...)` list. @internal */
+export const idChunk = 10000
+
+type Rows = Effect.Effect<ReadonlyArray<Record<string, unknown>>, SqlError>
+
+/** @internal */
+export const makeQueries = (client: SqlClient.SqlClient, tables: SqliteTables) => {
+  const sql = client.withoutTransforms()
+  const tasks = sql(tables.tasks)
+  const logs = sql(tables.logs)
+  const paused = sql(tables.paused)
+  const unfinished = sql.literal("status NOT IN ('succeeded', 'failed', 'dead', 'cancelled', 'timed-out')")
+
+  const filterClauses = (filter: TaskStore.TaskStore.Filter | undefined): Array<Fragment> => {
+    const clauses: Array<Fragment> = []
+    if (filter?.status !== undefined) clauses.push(sql.in("status", filter.status))
+    if (filter?.name !== undefined) clauses.push(sql.in("name", filter.name))
+    if (filter?.queue !== undefined) clauses.push(sql.in("queue", filter.queue))
+    if (filter?.tag !== undefined) {
+      clauses.push(sql`EXISTS (SELECT 1 FROM json_each(${tasks}.tags) WHERE json_each.value = ${filter.tag})`)
+    }
+    if (filter?.parentId !== undefined) clauses.push(sql`parent_id = ${filter.parentId}`)
+    return clauses
+  }
+
+  return {
+    /** Inserts rows; rows whose (name, idempotency key) clash with an unfinished task are skipped. */
+    insert: (rows: ReadonlyArray<NewTaskColumns>): Effect.Effect<ReadonlyArray<{ readonly id: string }>, SqlError> =>
+      sql<{ readonly id: string }>`INSERT INTO ${tasks} ${
+        sql.insert(rows as unknown as ReadonlyArray<Record<string, unknown>>)
+      }
+        ON CONFLICT (name, idempotency_key) WHERE idempotency_key IS NOT NULL AND ${unfinished} DO NOTHING
+        RETURNING id`,
+
+    /** Unfinished tasks holding one of these (name, key) pairs. */
+    byIdempotencyKeys: (pairs: ReadonlyArray<readonly [name: string, key: string]>): Rows =>
+      sql`SELECT * FROM ${tasks} WHERE idempotency_key IS NOT NULL AND ${unfinished} AND ${
+        sql.or(pairs.map(([name, key]) => sql`(name = ${name} AND idempotency_key = ${key})`))
+      }`,
+
+    claim: (params: {
+      readonly workerId: string
+      readonly now: number
+      readonly leaseMs: number
+      readonly limit: number
+      readonly queues: ReadonlyArray<string> | undefined
+      readonly names: ReadonlyArray<string> | undefined
+    }): Rows => {
+      const clauses: Array<Fragment> = [
+        sql.literal("status IN ('pending', 'scheduled')"),
+        sql`run_at <= ${params.now}`,
+        sql`queue NOT IN (SELECT queue FROM ${paused})`
+      ]
+      if (params.queues !== undefined) clauses.push(sql.in("queue", params.queues))
+      if (params.names !== undefined) clauses.push(sql.in("name", params.names))
+      return sql`UPDATE ${tasks}
+        SET status = 'running', attempt = attempt + 1, started_at = ${params.now}, updated_at = ${params.now},
+          finished_at = NULL, cancel_requested = 0,
+          lease_owner = ${params.workerId}, lease_expires_at = ${params.now + params.leaseMs}
+        WHERE id IN (
+          SELECT id FROM ${tasks} WHERE ${sql.and(clauses)}
+          ORDER BY priority, run_at, id LIMIT ${params.limit}
+        )
+        RETURNING *`
+    },
+
+    heartbeat: (params: {
+      readonly workerId: string
+      readonly ids: ReadonlyArray<string>
+      readonly leaseExpiresAt: number
+    }): Effect.Effect<ReadonlyArray<{ readonly id: string; readonly cancel_requested: number }>, SqlError> =>
+      sql<{ readonly id: string; readonly cancel_requested: number }>`UPDATE ${tasks}
+        SET lease_expires_at = ${params.leaseExpiresAt}
+        WHERE ${sql.in("id", params.ids)} AND status = 'running' AND lease_owner = ${params.workerId}
+        RETURNING id, cancel_requested`,
+
+    complete: (
+      params: { readonly id: string; readonly workerId: string; readonly result: string; readonly now: number }
+    ) =>
+      sql`UPDATE ${tasks}
+        SET status = 'succeeded', result = ${params.result}, finished_at = ${params.now},
+          updated_at = ${params.now}, lease_owner = NULL, lease_expires_at = NULL, cancel_requested = 0
+        WHERE id = ${params.id} AND status = 'running' AND lease_owner = ${params.workerId}
+        RETURNING *` as Rows,
+
+    fail: (params: {
+      readonly id: string
+      readonly workerId: string
+      readonly status: TaskStatus.TaskStatus
+      readonly error: string
+      readonly runAt: number | undefined
+      readonly now: number
+    }): Rows =>
+      params.runAt !== undefined
+        ? sql`UPDATE ${tasks}
+          SET status = ${params.status}, error = ${params.error}, run_at = ${params.runAt}, finished_at = NULL,
+            updated_at = ${params.now}, lease_owner = NULL, lease_expires_at = NULL, cancel_requested = 0
+          WHERE id = ${params.id} AND status = 'running' AND lease_owner = ${params.workerId}
+          RETURNING *`
+        : sql`UPDATE ${tasks}
+          SET status = ${params.status}, error = ${params.error}, finished_at = ${params.now},
+            updated_at = ${params.now}, lease_owner = NULL, lease_expires_at = NULL, cancel_requested = 0
+          WHERE id = ${params.id} AND status = 'running' AND lease_owner = ${params.workerId}
+          RETURNING *`,
+
+    release: (params: { readonly workerId: string; readonly ids: ReadonlyArray<string>; readonly now: number }): Rows =>
+      sql`UPDATE ${tasks}
+        SET status = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'pending' END,
+          attempt = CASE WHEN cancel_requested = 1 THEN attempt ELSE MAX(attempt - 1, 0) END,
+          finished_at = CASE WHEN cancel_requested = 1 THEN ${params.now} ELSE NULL END,
+          updated_at = ${params.now}, lease_owner = NULL, lease_expires_at = NULL, cancel_requested = 0
+        WHERE ${sql.in("id", params.ids)} AND status = 'running' AND lease_owner = ${params.workerId}
+        RETURNING *`,
+
+    rescue: (params: { readonly now: number; readonly limit: number }): Rows =>
+      sql`UPDATE ${tasks}
+        SET status = CASE WHEN cancel_requested = 1 THEN 'cancelled'
+            WHEN attempt >= max_attempts THEN 'dead' ELSE 'pending' END,
+          finished_at = CASE WHEN cancel_requested = 1 OR attempt >= max_attempts THEN ${params.now} ELSE NULL END,
+          error = json_object('tag', 'LeaseExpired',
+            'message', 'the lease of worker ' || coalesce(lease_owner, 'null') || ' expired', 'cause', ''),
+          updated_at = ${params.now}, lease_owner = NULL, lease_expires_at = NULL, cancel_requested = 0
+        WHERE id IN (
+          SELECT id FROM ${tasks} WHERE status = 'running' AND lease_expires_at < ${params.now}
+          ORDER BY lease_expires_at LIMIT ${params.limit}
+        )
+        RETURNING *`,
+
+    get: (id: string): Rows => sql`SELECT * FROM ${tasks} WHERE id = ${id}`,
+
+    cancelNow: (params: { readonly id: string; readonly from: TaskStatus.TaskStatus; readonly now: number }): Rows =>
+      sql`UPDATE ${tasks}
+        SET status = 'cancelled', finished_at = ${params.now}, updated_at = ${params.now}
+        WHERE id = ${params.id} AND status = ${params.from}
+        RETURNING *`,
+
+    cancelRequest: (params: { readonly id: string; readonly now: number }): Rows =>
+      sql`UPDATE ${tasks}
+        SET cancel_requested = 1, updated_at = ${params.now}
+        WHERE id = ${params.id} AND status = 'running'
+        RETURNING *`,
+
+    retry: (params: {
+      readonly id: string
+      readonly from: TaskStatus.TaskStatus
+      readonly status: "pending" | "scheduled"
+      readonly runAt: number
+      readonly extraAttempts: number
+      readonly now: number
+    }): Rows =>
+      sql`UPDATE ${tasks}
+        SET status = ${params.status}, run_at = ${params.runAt}, max_attempts = MAX(max_attempts, attempt + ${params.extraAttempts}),
+          finished_at = NULL, result = NULL, cancel_requested = 0, lease_owner = NULL, lease_expires_at = NULL,
+          updated_at = ${params.now}
+        WHERE id = ${params.id} AND status = ${params.from}
+        RETURNING *`,
+
+    progress: (params: {
+      readonly id: string
+      readonly workerId: string
+      readonly progress: number
+      readonly message: string | undefined
+      readonly now: number
+    }): Effect.Effect<ReadonlyArray<Record<string, unknown>>, SqlError> =>
+      sql`UPDATE ${tasks}
+        SET progress = ${params.progress}, progress_message = ${params.message ?? null}, updated_at = ${params.now}
+        WHERE id = ${params.id} AND status = 'running' AND lease_owner = ${params.workerId}
+        RETURNING *`,
+
+    logAppend: (
+      lines: ReadonlyArray<
+        {
+          readonly task_id: string
+          readonly attempt: number
+          readonly at: number
+          readonly level: string
+          readonly message: string
+        }
+      >
+    ) => sql`INSERT INTO ${logs} ${sql.insert(lines as unknown as ReadonlyArray<Record<string, unknown>>)}`,
+
+    logs: (id: string) =>
+      sql<{ task_id: string; attempt: number; at: number; level: string; message: string }>`
+        SELECT task_id, attempt, at, level, message FROM ${logs} WHERE task_id = ${id} ORDER BY seq`,
+
+    list: (params: {
+      readonly filter: TaskStore.TaskStore.Filter | undefined
+      readonly sortBy: TaskStore.TaskStore.SortKey
+      readonly order: "asc" | "desc"
+      readonly limit: number
+      readonly after: readonly [number, string] | undefined
+    }): Rows => {
+      const clauses = filterClauses(params.filter)
+      // Priority sorts by importance (`desc` is critical first): 3 - rank.
+      const column = params.sortBy === "priority" ? sql.literal("(3 - priority)") : sql(sortColumn[params.sortBy])
+      if (params.after !== undefined) {
+        clauses.push(
+          params.order === "asc"
+            ? sql`(${column}, id) > (${params.after[0]}, ${params.after[1]})`
+            : sql`(${column}, id) < (${params.after[0]}, ${params.after[1]})`
+        )
+      }
+      const direction = sql.literal(params.order === "asc" ? "ASC" : "DESC")
+      const where = clauses.length === 0 ? sql.literal("") : sql`WHERE ${sql.and(clauses)}`
+      return sql`SELECT * FROM ${tasks} ${where}
+        ORDER BY ${column} ${direction}, id ${direction} LIMIT ${params.limit}`
+    },
+
+    countsByStatus: sql<{ status: string; n: number }>`SELECT status, count(*) AS n FROM ${tasks} GROUP BY status`,
+    countsByName: sql<{ name: string; status: string; n: number }>`
+      SELECT name, status, count(*) AS n FROM ${tasks} GROUP BY name, status`,
+    countsByQueue: sql<{ queue: string; status: string; n: number }>`
+      SELECT queue, status, count(*) AS n FROM ${tasks} GROUP BY queue, status`,
+    pausedQueues: sql<{ queue: string }>`SELECT queue FROM ${paused}`,
+    queues: sql<{ queue: string }>`SELECT DISTINCT queue FROM ${tasks} UNION SELECT queue FROM ${paused}`,
+
+    /** Finished tasks per bucket of `bucketMs`, since `since`. */
+    finishedBuckets: (since: number, bucketMs: number) =>
+      sql<{ bucket: number; succeeded: number; failed: number }>`
+        SELECT CAST(finished_at / ${bucketMs} AS INTEGER) * ${bucketMs} AS bucket,
+          SUM(CASE WHEN status = 'succeeded' THEN 1 ELSE 0 END) AS succeeded,
+          SUM(CASE WHEN status IN ('failed', 'dead', 'timed-out') THEN 1 ELSE 0 END) AS failed
+        FROM ${tasks} WHERE finished_at IS NOT NULL AND finished_at >= ${since}
+        GROUP BY bucket`,
+
+    durationSummary: (since: number) =>
+      sql<{ n: number; mean: number | null }>`
+        SELECT count(*) AS n, avg(finished_at - started_at) AS mean FROM ${tasks}
+        WHERE finished_at IS NOT NULL AND finished_at >= ${since} AND started_at IS NOT NULL
+        AND status IN ('succeeded', 'failed', 'dead', 'timed-out')`,
+
+    durationAt: (since: number, offset: number) =>
+      sql<{ d: number }>`
+        SELECT finished_at - started_at AS d FROM ${tasks}
+        WHERE finished_at IS NOT NULL AND finished_at >= ${since} AND started_at IS NOT NULL
+        AND status IN ('succeeded', 'failed', 'dead', 'timed-out')
+        ORDER BY d LIMIT 1 OFFSET ${offset}`,
+
+    deleteLogsOfFinished: (before: number, statuses: ReadonlyArray<string>) =>
+      sql`DELETE FROM ${logs} WHERE task_id IN (
+        SELECT id FROM ${tasks} WHERE finished_at IS NOT NULL AND finished_at < ${before}
+        AND ${sql.in("status", statuses)})`,
+
+    deleteFinished: (before: number, statuses: ReadonlyArray<string>) =>
+      sql`DELETE FROM ${tasks} WHERE finished_at IS NOT NULL AND finished_at < ${before}
+        AND ${sql.in("status", statuses)}`,
+
+    changes: sql<{ n: number }>`SELECT changes() AS n`,
+
+    pause: (queue: string, now: number) =>
+      sql`INSERT INTO ${paused} (queue, paused_at) VALUES (${queue}, ${now}) ON CONFLICT (queue) DO NOTHING`,
+
+    resume: (queue: string) => sql`DELETE FROM ${paused} WHERE queue = ${queue}`,
+
+    /** The earliest future runAt of a claimable task. */
+    nextDue: (now: number) =>
+      sql<{ due: number | null }>`SELECT min(run_at) AS due FROM ${tasks}
+        WHERE status IN ('pending', 'scheduled') AND run_at > ${now}`,
+
+    dataVersion: sql<{ data_version: number }>`PRAGMA data_version`
+  }
+}
+
+/** @internal */
+export type Queries = ReturnType<typeof makeQueries>

@@ -1,0 +1,225 @@
+import { PgClient } from "@effect/sql-pg"
+import { afterAll, assert, describe, it } from "@effect/vitest"
+import { PgTaskStore } from "@spindle/sql"
+import { TaskStore } from "@spindle/tasks"
+import { Chunk, Context, Effect, Fiber, Layer, Option, Stream } from "effect"
+import { taskStoreSuite } from "../../tasks/test/TaskStoreSuite.js"
+import {
+  clientLayer,
+  dropSchemaOnClose,
+  freshSchema,
+  sharedClient,
+  skipPg,
+  storeLayer,
+  testUrl
+} from "./pgTestUtils.js"
+
+if (!skipPg) {
+  // every test in a schema of its own, on one client for the file
+  taskStoreSuite("PgTaskStore", () => storeLayer({ shared: true }))
+  afterAll(() => sharedClient.dispose())
+}
+
+/** A store on its own client in `schema`, living as long as the current scope. */
+const storeIn = (schema: string) =>
+  Effect.map(Layer.build(storeLayer({ schema, drop: false })), Context.get(TaskStore.TaskStore))
+
+/** A fresh schema dropped when the test's scope closes. */
+const sharedSchema = Effect.gen(function*() {
+  const schema = freshSchema()
+  yield* Effect.provide(dropSchemaOnClose(schema), yield* Layer.build(clientLayer))
+  return schema
+})
+
+describe.skipIf(skipPg)("PgTaskStore", () => {
+  it.scoped("concurrent migrators both succeed and apply each migration once", () =>
+    Effect.gen(function*() {
+      const schema = yield* sharedSchema
+      const migrate = Effect.provide(PgTaskStore.migrate({ schema }), clientLayer)
+      const results = yield* Effect.all([migrate, migrate, migrate], { concurrency: "unbounded" })
+      assert.deepStrictEqual(results.map((applied) => applied.length).sort(), [0, 0, 1])
+      const rows = yield* Effect.provide(
+        Effect.flatMap(PgClient.PgClient, (sql) =>
+          sql.unsafe<{ migration_id: number }>(`SELECT migration_id FROM "${schema}".migrations`)),
+        clientLayer
+      )
+      assert.deepStrictEqual(
+        rows.map((row) =>
+          row.migration_id
+        ),
+        [1]
+      )
+      // stores made at once on the migrated schema, and again, still work
+      const [a, b] = yield* Effect.all([storeIn(schema), storeIn(schema)], { concurrency: "unbounded" })
+      yield* a.tasksInsert({ tasks: [{ name: "x", payload: 1 }] })
+      const page = yield* b.tasksList({})
+      assert.strictEqual(page.items.length, 1)
+    }))
+
+  it.scoped("layer connects by URL and creates its schema", () =>
+    Effect.gen(function*() {
+      const schema = yield* sharedSchema
+      const context = yield* Layer.build(PgTaskStore.layer({ url: testUrl, schema, maxConnections: 2 }))
+      const store = Context.get(context, TaskStore.TaskStore)
+      const [inserted] = yield* store.tasksInsert({ tasks: [{ name: "by-url", payload: [1, "two", null] }] })
+      const task = yield* store.taskGet({ id: inserted!.task.id })
+      assert.deepStrictEqual(Option.getOrThrow(task).payload, [1, "two", null])
+    }))
+
+  it.scoped("rejects an invalid schema name", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Effect.provide(PgTaskStore.migrate({ schema: "Bad-Name" }), clientLayer))
+      assert.strictEqual(error._tag, "TaskStoreError")
+    }))
+
+  it.scoped("claims from several connections never overlap", () =>
+    Effect.gen(function*() {
+      const schema = yield* sharedSchema
+      const stores = yield* Effect.all([storeIn(schema), storeIn(schema), storeIn(schema)], {
+        concurrency: "unbounded"
+      })
+      const total = 300
+      yield* stores[0]!.tasksInsert({
+        tasks: Array.from({ length: total }, (_, i) => ({ name: "job", payload: i }))
+      })
+      const drain = (store: TaskStore.TaskStore["Type"], worker: string) =>
+        Effect.gen(function*() {
+          const ids: Array<string> = []
+          while (true) {
+            const claimed = yield* store.tasksClaim({ workerId: worker, limit: 7, leaseMs: 60_000 })
+            if (claimed.length === 0) return ids
+            for (const task of claimed) {
+              assert.strictEqual(task.attempt, 1)
+              ids.push(task.id)
+            }
+          }
+        })
+      const claimed = yield* Effect.all(
+        [
+          drain(stores[0]!, "w0"),
+          drain(stores[1]!, "w1"),
+          drain(stores[2]!, "w2"),
+          drain(stores[0]!, "w3"),
+          drain(stores[1]!, "w4"),
+          drain(stores[2]!, "w5")
+        ],
+        { concurrency: "unbounded" }
+      )
+      const all = claimed.flat()
+      assert.strictEqual(all.length, total)
+      assert.strictEqual(new Set(all).size, total)
+    }))
+
+  it.scoped("claims by priority, then run-at, then id, skipping paused queues", () =>
+    Effect.gen(function*() {
+      const store = yield* Layer.build(storeLayer()).pipe(Effect.map(Context.get(TaskStore.TaskStore)))
+      yield* store.tasksInsert({
+        tasks: [
+          { id: "a", name: "n", payload: null, priority: "low" },
+          { id: "b", name: "n", payload: null, priority: "critical" },
+          { id: "c", name: "n", payload: null, priority: "normal", queue: "paused" },
+          { id: "d", name: "n", payload: null, priority: "high" }
+        ]
+      })
+      yield* store.queuePause({ queue: "paused" })
+      const claimed = yield* store.tasksClaim({ workerId: "w", limit: 10, leaseMs: 1000 })
+      assert.deepStrictEqual(claimed.map((task) => task.id), ["b", "d", "a"])
+      const queues = yield* store.queuesList()
+      assert.deepStrictEqual(queues, [{ queue: "default", paused: false }, { queue: "paused", paused: true }])
+    }))
+
+  it.scoped("idempotency keys hold under concurrent inserts from several connections", () =>
+    Effect.gen(function*() {
+      const schema = yield* sharedSchema
+      const stores = yield* Effect.all([storeIn(schema), storeIn(schema)], { concurrency: "unbounded" })
+      const insert = (store: TaskStore.TaskStore["Type"]) =>
+        store.tasksInsert({
+          tasks: [
+            { name: "once", payload: 1, idempotencyKey: "k" },
+            { name: "once", payload: 2, idempotencyKey: "k" },
+            { name: "other", payload: 3 }
+          ]
+        })
+      const results = yield* Effect.all([insert(stores[0]!), insert(stores[1]!), insert(stores[0]!)], {
+        concurrency: "unbounded"
+      })
+      const keyed = results.flatMap((inserted) => inserted.slice(0, 2))
+      assert.strictEqual(keyed.filter((inserted) => inserted.created).length, 1)
+      assert.strictEqual(new Set(keyed.map((inserted) => inserted.task.id)).size, 1)
+      const page = yield* stores[1]!.tasksList({ filter: { name: ["once"] } })
+      assert.strictEqual(page.items.length, 1)
+    }))
+
+  it.scoped("a NOTIFY from another client wakes awaitWork", () =>
+    Effect.gen(function*() {
+      const schema = yield* sharedSchema
+      const [a, b] = yield* Effect.all([storeIn(schema), storeIn(schema)], { concurrency: "unbounded" })
+      // the timeout is on the TestClock, which nobody moves: only the notification can wake it
+      const waiting = yield* Effect.fork(b.awaitWork({ timeoutMs: 60_000 }))
+      yield* Effect.yieldNow()
+      yield* a.tasksInsert({ tasks: [{ name: "wake", payload: null }] })
+      yield* Fiber.join(waiting)
+      const claimed = yield* b.tasksClaim({ workerId: "b", limit: 1, leaseMs: 1000 })
+      assert.strictEqual(claimed.length, 1)
+    }))
+
+  it.scoped("lifecycle events reach another store instance", () =>
+    Effect.gen(function*() {
+      const schema = yield* sharedSchema
+      const [a, b] = yield* Effect.all([storeIn(schema), storeIn(schema)], { concurrency: "unbounded" })
+      const seen = yield* b.events.pipe(Stream.take(4), Stream.runCollect, Effect.fork)
+      yield* Effect.yieldNow()
+      const [inserted] = yield* a.tasksInsert({ tasks: [{ name: "evt", payload: { big: "x".repeat(10_000) } }] })
+      const [claimed] = yield* a.tasksClaim({ workerId: "a", limit: 1, leaseMs: 1000 })
+      yield* a.taskProgress({ id: claimed!.id, workerId: "a", progress: 0.5, message: "half" })
+      yield* a.taskComplete({ id: claimed!.id, workerId: "a", result: "y".repeat(10_000) })
+      const events = Chunk.toReadonlyArray(yield* Fiber.join(seen))
+      assert.deepStrictEqual(events.map((event) => event.type), ["submitted", "started", "progress", "succeeded"])
+      assert.isTrue(events.every((event) => event.taskId === inserted!.task.id))
+      assert.strictEqual(events[2]!.message, "half")
+      assert.strictEqual(events[3]!.status, "succeeded")
+      // too big for a notification: the reader gets the result from the task
+      assert.isUndefined(events[3]!.result)
+      const task = yield* b.taskGet({ id: claimed!.id })
+      assert.strictEqual(Option.getOrThrow(task).result, "y".repeat(10_000))
+    }))
+
+  it.live("a store whose LISTEN connection was killed reconnects", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const schema = yield* sharedSchema
+      const a = yield* storeIn(schema)
+      const b = Context.get(
+        yield* Layer.build(storeLayer({ schema, drop: false, listenHealthCheck: "100 millis" })),
+        TaskStore.TaskStore
+      )
+      const killed = yield* Effect.provide(
+        Effect.flatMap(PgClient.PgClient, (sql) =>
+          sql<{ killed: boolean }>`SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity
+            WHERE query = ${`LISTEN "${schema}_tasks"`}`),
+        clientLayer
+      )
+      assert.strictEqual(killed.length, 2)
+      // until b has reconnected, its events stream hears nothing from a
+      let received = false
+      for (let attempt = 0; attempt < 40 && !received; attempt++) {
+        const seen = yield* b.events.pipe(Stream.take(1), Stream.runCollect, Effect.fork)
+        yield* Effect.yieldNow()
+        yield* a.tasksInsert({ tasks: [{ name: "after-reconnect", payload: attempt }] })
+        received = Option.isSome(yield* Fiber.join(seen).pipe(Effect.timeoutOption("250 millis")))
+      }
+      assert.isTrue(received)
+    })), 30_000)
+
+  it.scoped("completion under a lost lease is refused", () =>
+    Effect.gen(function*() {
+      const store = yield* Layer.build(storeLayer()).pipe(Effect.map(Context.get(TaskStore.TaskStore)))
+      yield* store.tasksInsert({ tasks: [{ id: "t", name: "n", payload: null, maxAttempts: 3 }] })
+      yield* store.tasksClaim({ workerId: "w1", limit: 1, leaseMs: 1000 })
+      const error = yield* Effect.flip(store.taskComplete({ id: "t", workerId: "w2", result: 1 }))
+      assert.strictEqual(error._tag, "LeaseLost")
+      const done = yield* store.taskComplete({ id: "t", workerId: "w1", result: { ok: true } })
+      assert.strictEqual(done.status, "succeeded")
+      assert.deepStrictEqual(done.result, { ok: true })
+      assert.isNull(done.leaseOwner)
+    }))
+})
