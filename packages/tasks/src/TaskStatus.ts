@@ -203,3 +203,28 @@ export const isFinished = (status: TaskStatus): boolean =>
  * @category constants
  */
 export const retryable: ReadonlyArray<TaskStatus> = ["failed", "dead", "cancelled", "timed-out"]
+
+/**
+ * A count per status, every one zero: the starting point of statistics.
+ *
+ * @example
+ * ```ts
+ * import { TaskStatus } from "@spindle/tasks"
+ *
+ * const counts = TaskStatus.emptyCounts()
+ * counts.pending += 1
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const emptyCounts = (): { [S in TaskStatus]: number } => ({
+  pending: 0,
+  scheduled: 0,
+  running: 0,
+  succeeded: 0,
+  failed: 0,
+  dead: 0,
+  cancelled: 0,
+  "timed-out": 0
+})

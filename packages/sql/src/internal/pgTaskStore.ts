@@ -26,8 +26,8 @@ import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlError from "@effect/sql/SqlError"
 import type * as Statement from "@effect/sql/Statement"
-import type { TaskEvent, TaskRecord, TaskStore } from "@spindle/tasks"
-import { TaskStatus, TaskStore as TaskStoreModule } from "@spindle/tasks"
+import type { TaskEvent, TaskStore } from "@spindle/tasks"
+import { TaskRecord, TaskStatus, TaskStore as TaskStoreModule } from "@spindle/tasks"
 import type { Scope } from "effect"
 import { Chunk, Clock, Deferred, Duration, Effect, Either, Fiber, Option, PubSub, Queue, Ref, Stream } from "effect"
 import { migrate, validSchemaName } from "./pgMigrations.js"
@@ -704,23 +704,23 @@ export const make = (
             WHERE finished_at >= ${Math.min(windowStart, hoursStart)}
               AND status IN ('succeeded', 'failed', 'dead', 'timed-out')`
         )
-        const byStatus = emptyCounts()
+        const byStatus = TaskStatus.emptyCounts()
         const byName = new Map<string, { [S in TaskStatus.TaskStatus]: number }>()
         const byQueue = new Map<string, { [S in TaskStatus.TaskStatus]: number }>()
         const pausedSet = new Set(paused.map((row) =>
           row.queue
         ))
-        for (const queue of pausedSet) byQueue.set(queue, emptyCounts())
+        for (const queue of pausedSet) byQueue.set(queue, TaskStatus.emptyCounts())
         let total = 0
         for (const row of counts) {
           const n = Number(row.count)
           total += n
           byStatus[row.status] += n
           let names = byName.get(row.name)
-          if (names === undefined) byName.set(row.name, names = emptyCounts())
+          if (names === undefined) byName.set(row.name, names = TaskStatus.emptyCounts())
           names[row.status] += n
           let queues = byQueue.get(row.queue)
-          if (queues === undefined) byQueue.set(row.queue, queues = emptyCounts())
+          if (queues === undefined) byQueue.set(row.queue, queues = TaskStatus.emptyCounts())
           queues[row.status] += n
         }
         const throughput = Array.from({ length: minutes }, (_, i) => ({
@@ -863,22 +863,9 @@ const jsonText = (value: unknown): string => {
   return text === undefined ? "null" : text
 }
 
-const emptyCounts = (): { [S in TaskStatus.TaskStatus]: number } => ({
-  pending: 0,
-  scheduled: 0,
-  running: 0,
-  succeeded: 0,
-  failed: 0,
-  dead: 0,
-  cancelled: 0,
-  "timed-out": 0
-})
-
-const priorityRank = { critical: 0, high: 1, normal: 2, low: 3 } as const
-
 const compareClaim = (a: TaskRecord.TaskRecord, b: TaskRecord.TaskRecord): number => {
-  const ra = priorityRank[a.priority]
-  const rb = priorityRank[b.priority]
+  const ra = TaskRecord.priorityRank[a.priority]
+  const rb = TaskRecord.priorityRank[b.priority]
   if (ra !== rb) return ra - rb
   const ta = a.runAt.getTime()
   const tb = b.runAt.getTime()
@@ -896,6 +883,6 @@ const sortValue = (task: TaskRecord.TaskRecord, key: TaskStore.TaskStore.SortKey
     case "updatedAt":
       return task.updatedAt.getTime()
     case "priority":
-      return 3 - priorityRank[task.priority]
+      return 3 - TaskRecord.priorityRank[task.priority]
   }
 }

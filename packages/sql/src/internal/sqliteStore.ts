@@ -40,17 +40,6 @@ type Counts = { [S in TaskStatus.TaskStatus]: number }
 const MINUTE = 60_000
 const HOUR = 3_600_000
 
-const emptyCounts = (): Counts => ({
-  pending: 0,
-  scheduled: 0,
-  running: 0,
-  succeeded: 0,
-  failed: 0,
-  dead: 0,
-  cancelled: 0,
-  "timed-out": 0
-})
-
 const codec = makeTaskRowCodec("text")
 
 const isSqlError = (u: unknown): u is SqlError => u instanceof SqlError
@@ -539,7 +528,7 @@ export const make = (
             const windowStart = currentMinute - (minutes - 1) * MINUTE
             const currentHour = Math.floor(now / HOUR) * HOUR
             const hoursStart = currentHour - 23 * HOUR
-            const byStatus = emptyCounts()
+            const byStatus = TaskStatus.emptyCounts()
             let total = 0
             for (const row of yield* q.countsByStatus) {
               const n = Number(row.n)
@@ -549,15 +538,15 @@ export const make = (
             const byName = new Map<string, Counts>()
             for (const row of yield* q.countsByName) {
               let counts = byName.get(row.name)
-              if (counts === undefined) byName.set(row.name, counts = emptyCounts())
+              if (counts === undefined) byName.set(row.name, counts = TaskStatus.emptyCounts())
               counts[row.status as TaskStatus.TaskStatus] = Number(row.n)
             }
             const paused = new Set((yield* q.pausedQueues).map((row) => row.queue))
             const byQueue = new Map<string, Counts>()
-            for (const queue of paused) byQueue.set(queue, emptyCounts())
+            for (const queue of paused) byQueue.set(queue, TaskStatus.emptyCounts())
             for (const row of yield* q.countsByQueue) {
               let counts = byQueue.get(row.queue)
-              if (counts === undefined) byQueue.set(row.queue, counts = emptyCounts())
+              if (counts === undefined) byQueue.set(row.queue, counts = TaskStatus.emptyCounts())
               counts[row.status as TaskStatus.TaskStatus] = Number(row.n)
             }
             const throughput = Array.from({ length: minutes }, (_, i) => ({

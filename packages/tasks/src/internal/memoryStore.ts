@@ -20,17 +20,6 @@ const jsonCopy = (value: unknown): unknown => {
   return text === undefined ? null : JSON.parse(text)
 }
 
-const emptyCounts = (): { [S in TaskStatus]: number } => ({
-  pending: 0,
-  scheduled: 0,
-  running: 0,
-  succeeded: 0,
-  failed: 0,
-  dead: 0,
-  cancelled: 0,
-  "timed-out": 0
-})
-
 const isFailure = (status: TaskStatus): boolean => status === "failed" || status === "dead" || status === "timed-out"
 
 const uniqueKey = (name: string, key: string): string => `${name}\u0000${key}`
@@ -529,7 +518,7 @@ export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(funct
       const windowStart = currentMinute - (minutes - 1) * MINUTE
       const currentHour = Math.floor(now / HOUR) * HOUR
       const hoursStart = currentHour - 23 * HOUR
-      const byStatus = emptyCounts()
+      const byStatus = Status.emptyCounts()
       const byName = new Map<string, { [S in TaskStatus]: number }>()
       const byQueue = new Map<string, { [S in TaskStatus]: number }>()
       const throughput = Array.from({ length: minutes }, (_, i) => ({
@@ -545,14 +534,14 @@ export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(funct
       const durations: Array<number> = []
       let succeeded = 0
       let failed = 0
-      for (const queue of paused) byQueue.set(queue, emptyCounts())
+      for (const queue of paused) byQueue.set(queue, Status.emptyCounts())
       for (const task of tasks.values()) {
         byStatus[task.status]++
         let names = byName.get(task.name)
-        if (names === undefined) byName.set(task.name, names = emptyCounts())
+        if (names === undefined) byName.set(task.name, names = Status.emptyCounts())
         names[task.status]++
         let queues = byQueue.get(task.queue)
-        if (queues === undefined) byQueue.set(task.queue, queues = emptyCounts())
+        if (queues === undefined) byQueue.set(task.queue, queues = Status.emptyCounts())
         queues[task.status]++
         const ok = task.status === "succeeded"
         if (task.finishedAt === null || !(ok || isFailure(task.status))) continue
