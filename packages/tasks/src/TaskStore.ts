@@ -398,3 +398,26 @@ export class TaskStore extends Context.Tag("@spindle/tasks/TaskStore")<TaskStore
  * @category utils
  */
 export const comparePriority = (a: Priority, b: Priority): number => priorityRank[a] - priorityRank[b]
+
+/**
+ * The order in which claims take tasks: priority (critical first), then `runAt`, then id. For
+ * stores that choose or sort claimed tasks in memory.
+ *
+ * @example
+ * ```ts
+ * import { TaskStore } from "@spindle/tasks"
+ * import type { TaskRecord } from "@spindle/tasks"
+ *
+ * const next = (tasks: Array<TaskRecord.TaskRecord>) => tasks.sort(TaskStore.compareClaimOrder)[0]
+ * ```
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const compareClaimOrder = (a: TaskRecord, b: TaskRecord): number => {
+  const byPriority = priorityRank[a.priority] - priorityRank[b.priority]
+  if (byPriority !== 0) return byPriority
+  const byRunAt = a.runAt.getTime() - b.runAt.getTime()
+  if (byRunAt !== 0) return byRunAt
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0
+}

@@ -37,7 +37,8 @@ import {
   finishedStatuses,
   makeTaskRowCodec,
   newTaskColumns,
-  recordFromColumns
+  recordFromColumns,
+  sortValue
 } from "./taskRow.js"
 
 type Service = TaskStore.TaskStore["Type"]
@@ -386,7 +387,7 @@ export const make = (
             FROM next WHERE t.id = next.id
             RETURNING t.*`
         )
-        const ordered = [...claimed].sort(compareClaim)
+        const ordered = [...claimed].sort(TaskStoreModule.compareClaimOrder)
         yield* publish(ordered.map((task) => event("started", task)))
         return ordered
       })
@@ -861,28 +862,4 @@ export const make = (
 const jsonText = (value: unknown): string => {
   const text = value === undefined ? undefined : JSON.stringify(value)
   return text === undefined ? "null" : text
-}
-
-const compareClaim = (a: TaskRecord.TaskRecord, b: TaskRecord.TaskRecord): number => {
-  const ra = TaskRecord.priorityRank[a.priority]
-  const rb = TaskRecord.priorityRank[b.priority]
-  if (ra !== rb) return ra - rb
-  const ta = a.runAt.getTime()
-  const tb = b.runAt.getTime()
-  if (ta !== tb) return ta - tb
-  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0
-}
-
-/** The listing sort value of a record (priority by importance, as the memory store). */
-const sortValue = (task: TaskRecord.TaskRecord, key: TaskStore.TaskStore.SortKey): number => {
-  switch (key) {
-    case "createdAt":
-      return task.createdAt.getTime()
-    case "runAt":
-      return task.runAt.getTime()
-    case "updatedAt":
-      return task.updatedAt.getTime()
-    case "priority":
-      return 3 - TaskRecord.priorityRank[task.priority]
-  }
 }

@@ -31,7 +31,8 @@ import {
   finishedStatuses,
   makeTaskRowCodec,
   newTaskColumns,
-  recordFromColumns
+  recordFromColumns,
+  sortValue
 } from "./taskRow.js"
 
 type Service = TaskStore.TaskStore["Type"]
@@ -504,19 +505,6 @@ export const make = (
           }
         }))
       })
-
-    const sortValue = (task: TaskRecord.TaskRecord, key: TaskStore.TaskStore.SortKey): number => {
-      switch (key) {
-        case "createdAt":
-          return task.createdAt.getTime()
-        case "runAt":
-          return task.runAt.getTime()
-        case "updatedAt":
-          return task.updatedAt.getTime()
-        case "priority":
-          return 3 - ({ critical: 0, high: 1, normal: 2, low: 3 } as const)[task.priority]
-      }
-    }
 
     const tasksStats: Service["tasksStats"] = (params) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>

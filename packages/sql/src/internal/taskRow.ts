@@ -319,7 +319,10 @@ export const decodeCursor = (cursor: string): readonly [number, string] | undefi
   }
 }
 
-/** The sort value of a record for a listing cursor. @internal */
+/**
+ * The sort value of a record for a listing cursor; priority sorts by importance (critical
+ * highest), as the SQL `(3 - priority)` does. @internal
+ */
 export const sortValue = (record: TaskRecord.TaskRecord, key: keyof typeof sortColumn): number => {
   switch (key) {
     case "createdAt":
@@ -329,7 +332,7 @@ export const sortValue = (record: TaskRecord.TaskRecord, key: keyof typeof sortC
     case "updatedAt":
       return record.updatedAt.getTime()
     case "priority":
-      return TaskRecord.priorityRank[record.priority]
+      return 3 - TaskRecord.priorityRank[record.priority]
   }
 }
 

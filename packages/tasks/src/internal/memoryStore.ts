@@ -6,7 +6,7 @@ import { makeId, priorityRank } from "../TaskRecord.js"
 import type { TaskStatus } from "../TaskStatus.js"
 import * as Status from "../TaskStatus.js"
 import type { TaskStore } from "../TaskStore.js"
-import { LeaseLost, TaskNotFound, TaskStoreError } from "../TaskStore.js"
+import { compareClaimOrder, LeaseLost, TaskNotFound, TaskStoreError } from "../TaskStore.js"
 
 type Service = TaskStore["Type"]
 
@@ -74,16 +74,6 @@ export const sortValue = (task: TaskRecord, key: TaskStore.SortKey): number => {
 
 const compareKeyId = (av: number, aid: string, bv: number, bid: string): number =>
   av !== bv ? av - bv : aid < bid ? -1 : aid > bid ? 1 : 0
-
-const compareClaim = (a: TaskRecord, b: TaskRecord): number => {
-  const ra = priorityRank[a.priority]
-  const rb = priorityRank[b.priority]
-  if (ra !== rb) return ra - rb
-  const ta = a.runAt.getTime()
-  const tb = b.runAt.getTime()
-  if (ta !== tb) return ta - tb
-  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0
-}
 
 /** p95 by the nearest-rank method (as Postgres' `percentile_disc(0.95)`). */
 const percentile = (sorted: ReadonlyArray<number>, p: number): number =>
@@ -251,12 +241,12 @@ export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(funct
           (queues !== undefined && !queues.includes(task.queue)) ||
           (names !== undefined && !names.includes(task.name))
         ) continue
-        if (chosen.length >= limit && compareClaim(task, chosen[chosen.length - 1]!) >= 0) continue
+        if (chosen.length >= limit && compareClaimOrder(task, chosen[chosen.length - 1]!) >= 0) continue
         let lo = 0
         let hi = chosen.length
         while (lo < hi) {
           const mid = (lo + hi) >>> 1
-          if (compareClaim(chosen[mid]!, task) < 0) lo = mid + 1
+          if (compareClaimOrder(chosen[mid]!, task) < 0) lo = mid + 1
           else hi = mid
         }
         chosen.splice(lo, 0, task)
