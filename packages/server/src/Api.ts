@@ -215,7 +215,7 @@ export const ListQuery = Schema.Struct({
   queue: CommaList(Schema.String),
   /** Tasks carrying every one of these tags. */
   tag: CommaList(Schema.String),
-  sort: Schema.optional(Schema.Literal("createdAt", "updatedAt", "runAt", "finishedAt", "priority")),
+  sort: Schema.optional(Schema.Literal("createdAt", "updatedAt", "runAt", "priority")),
   order: Schema.optional(Schema.Literal("asc", "desc")),
   limit: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 1000))),
   cursor: Schema.optional(Schema.String)
@@ -482,7 +482,7 @@ export const EventsQuery = Schema.Struct({
 
 /**
  * A lifecycle event as sent in the `data:` line of `GET /v1/events` (its `id:` line is the
- * event's `sequence`).
+ * service's event-log id: consecutive per server, resumable with `Last-Event-ID` while held).
  *
  * @example
  * ```ts
@@ -637,6 +637,49 @@ export class Unauthorized extends Schema.TaggedError<Unauthorized>("@spindle/ser
   "Unauthorized",
   { message: Schema.String },
   HttpApiSchema.annotations({ status: 401 })
+) {}
+
+/**
+ * No route answers this method and path. Answered with 404 (the issue's path is `["path"]`).
+ *
+ * @example
+ * ```ts
+ * import { Api } from "@spindle/server"
+ *
+ * const error = new Api.NotFound({
+ *   method: "GET",
+ *   path: "/v1/taks",
+ *   message: "no route for GET /v1/taks",
+ *   issues: [{ path: ["path"], message: "no route for GET /v1/taks" }]
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class NotFound extends Schema.TaggedError<NotFound>("@spindle/server/NotFound")(
+  "NotFound",
+  { method: Schema.String, path: Schema.String, message: Schema.String, issues: Schema.Array(Issue) },
+  HttpApiSchema.annotations({ status: 404 })
+) {}
+
+/**
+ * The service failed unexpectedly (a defect, logged with the request id). Answered with 500.
+ *
+ * @example
+ * ```ts
+ * import { Api } from "@spindle/server"
+ *
+ * const error = new Api.InternalError({ message: "internal error", requestId: "4f1c…" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InternalError extends Schema.TaggedError<InternalError>("@spindle/server/InternalError")(
+  "InternalError",
+  { message: Schema.String, requestId: Schema.optional(Schema.String) },
+  HttpApiSchema.annotations({ status: 500 })
 ) {}
 
 // -----------------------------------------------------------------------------
@@ -801,9 +844,10 @@ export class QueuesGroup extends HttpApiGroup.make("queues")
 {}
 
 /**
- * `GET /v1/events`: Server-Sent Events of task lifecycle events (`id:` the event's sequence,
- * `event:` its type, `data:` an `EventView` as JSON), filtered, resumable with `Last-Event-ID`
- * while the missed events are still held by the service.
+ * `GET /v1/events`: Server-Sent Events of task lifecycle events (`id:` the service's event-log
+ * id, consecutive per server; `event:` its type; `data:` an `EventView` as JSON), filtered,
+ * resumable with `Last-Event-ID` while the missed events are still held by the service, otherwise
+ * answered with an `event: reset` telling the client to reload.
  *
  * @example
  * ```ts
@@ -872,7 +916,8 @@ export class SystemGroup extends HttpApiGroup.make("system")
 
 /**
  * The whole API. Every route may also answer `BadRequest` (400) for a request it cannot read,
- * and `PayloadTooLarge` (413).
+ * `PayloadTooLarge` (413), and `InternalError` (500); a path no route answers gets `NotFound`
+ * (404).
  *
  * @example
  * ```ts
@@ -896,6 +941,8 @@ export class SpindleApi extends HttpApi.make("spindle")
   .add(SystemGroup)
   .addError(BadRequest)
   .addError(PayloadTooLarge)
+  .addError(NotFound)
+  .addError(InternalError)
   .annotate(OpenApi.Title, "Spindle task service")
   .annotate(OpenApi.Description, "Durable tasks: submit, inspect, cancel, retry; statistics; live events.")
 {}

@@ -2,11 +2,25 @@
  * The HTTP server of the task service: the handlers of `Api.SpindleApi`, bearer-token auth,
  * CORS, the body limit, request logging with a request id, `/openapi.json` and Swagger UI.
  *
+ * What a client can rely on:
+ *
+ * - Every 4xx answer is JSON with a `_tag` and a `message`, and names where the fault is: an
+ *   `issues` list whose paths start with `body`, `query`, `path` or `headers`
+ *   (`["body", "tasks", 3, "payload", "to"]`), or the `parameter` of an `InvalidParams`
+ *   (`"query.limit"`). Malformed JSON, an empty body, a content type other than JSON and JSON
+ *   nested deeper than 64 levels are `BadRequest`s; a path no route answers is `NotFound`.
+ * - A body over `bodyLimitBytes` gets `PayloadTooLarge` (413) and the connection is kept, whether
+ *   the body announced its length or came chunked. A rejected request stores nothing.
+ * - `POST /v1/tasks/batch` validates every item first and stores them in one round trip;
+ *   concurrent `POST /v1/tasks` are stored together too (see `coalesceWindow`).
+ * - Each answer carries `x-request-id` (the request's own when it sent a sane one), also in the
+ *   request's log line.
+ *
  * @since 0.1.0
  */
 import type { HttpApi, HttpServer } from "@effect/platform"
 import type { TaskClient, TaskStore } from "@spindle/tasks"
-import type { Layer, Redacted } from "effect"
+import type { Duration, Layer, Redacted } from "effect"
 import * as internal from "./internal/server.js"
 import type { TaskCatalog } from "./TaskCatalog.js"
 
@@ -29,6 +43,15 @@ export interface Options {
   readonly swaggerPath?: string | undefined
   /** Log one line per request (method, path, status, duration, request id). Default true. */
   readonly requestLog?: boolean | undefined
+  /** The store's kind, as `/readyz` reports it (`"sqlite"`, `"postgres"`, `"memory"`). Default `"task-store"`. */
+  readonly storeName?: string | undefined
+  /**
+   * How long a single submission (`POST /v1/tasks`) may wait for concurrent ones, so that they
+   * are stored together in one store round trip (up to 500 at once): under load this is what
+   * makes a store that commits per round trip (SQLite) keep up. Default 1 millisecond; `0`
+   * stores what arrived before the next turn of the event loop.
+   */
+  readonly coalesceWindow?: Duration.DurationInput | undefined
 }
 
 /**

@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import type { Cron, Task, TaskHandlers, TaskStore, TaskWorker } from "@spindle/tasks"
+import type { Cron, Task, TaskClient, TaskHandlers, TaskStore, TaskWorker } from "@spindle/tasks"
 import type { Effect, Layer, Option } from "effect"
 import { Context, Data } from "effect"
 import * as internal from "./internal/taskService.js"
@@ -22,7 +22,11 @@ import type * as Server from "./Server.js"
  * import { Task, TaskHandlers } from "@spindle/tasks"
  * import { Effect, Schema } from "effect"
  *
- * const Greet = Task.make("greet", { payload: Schema.Struct({ name: Schema.String }), success: Schema.String })
+ * const Greet = Task.make("greet", {
+ *   payload: Schema.Struct({ name: Schema.String }),
+ *   success: Schema.String,
+ *   failure: Schema.Never
+ * })
  *
  * export default TaskService.module({
  *   handlers: TaskHandlers.layer(TaskHandlers.handler(Greet, ({ name }) => Effect.succeed(`hello ${name}`)))
@@ -35,8 +39,14 @@ import type * as Server from "./Server.js"
 export interface TaskModule {
   /** Definitions the API accepts besides those of the handlers (tasks other workers run). */
   readonly definitions?: ReadonlyArray<Task.Task.Any> | undefined
-  /** The handlers, with every requirement provided. Without handlers no worker runs. */
-  readonly handlers?: Layer.Layer<TaskHandlers.TaskHandlers, unknown> | undefined
+  /**
+   * The handlers. The service provides the `TaskStore` and a `TaskClient` (for handlers that
+   * submit follow-up tasks or maintain the store); every other requirement must be provided.
+   * Without handlers no worker runs.
+   */
+  readonly handlers?:
+    | Layer.Layer<TaskHandlers.TaskHandlers, unknown, TaskStore.TaskStore | TaskClient.TaskClient>
+    | undefined
   readonly cron?: ReadonlyArray<Cron.Schedule> | undefined
   /** Worker options (limits per task, lease, retention...); `concurrency` is overridden by the service's. */
   readonly worker?: TaskWorker.TaskWorker.Options | undefined
@@ -58,18 +68,37 @@ export interface TaskModule {
 export const module = <const M extends TaskModule>(self: M): M => self
 
 /**
+ * Options of `layer`.
+ *
+ * @example
+ * ```ts
+ * import { TaskService } from "@spindle/server"
+ * import { Effect } from "effect"
+ *
+ * const options: TaskService.Options = {
+ *   db: "postgres://postgres@127.0.0.1:5432/app?schema=jobs",
+ *   port: 0,
+ *   concurrency: 20,
+ *   server: { token: "s3cret", eventsBuffer: 50_000 },
+ *   onListening: (url) => Effect.log(`listening on ${url}`)
+ * }
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
 export interface Options {
-  /** A SQLite file path, or a `postgres://` / `postgresql://` URL. Default `./spindle.db`. */
+  /**
+   * A SQLite file path, or a `postgres://` / `postgresql://` URL (`?schema=` picks the schema).
+   * Default `./spindle.db`.
+   */
   readonly db?: string | undefined
   readonly module?: TaskModule | undefined
   /** Serve the HTTP API. Default true. */
   readonly api?: boolean | undefined
   /** Run a worker for the module's handlers. Default: when the module has handlers. */
   readonly worker?: boolean | undefined
-  /** Default 7400; 0 picks a free port. */
+  /** Default 7400; 0 picks a free port (the `url` and `onListening` give the one bound). */
   readonly port?: number | undefined
   /** Default `127.0.0.1`. */
   readonly host?: string | undefined
@@ -103,8 +132,13 @@ export class TaskService extends Context.Tag("@spindle/server/TaskService")<Task
 }>() {}
 
 /**
- * The service could not start: a bad option, an unreachable store or failed migration, a port
- * in use, a module that does not load.
+ * The service could not start. `reason`:
+ * - `BadOption`: an option out of range (port, host, concurrency, buffer sizes, worker options),
+ *   a worker asked for without handlers, a malformed store address.
+ * - `Store`: the store cannot be opened: a SQLite path that is a directory, under a file, not
+ *   a database; an unreachable Postgres; a failed migration.
+ * - `Listen`: the port is in use or the host cannot be bound.
+ * - `Module`: the module's handlers failed to build, or two definitions share a name.
  *
  * @example
  * ```ts
@@ -123,8 +157,10 @@ export class TaskServiceError extends Data.TaggedError("TaskServiceError")<{
 }> {}
 
 /**
- * The store for an address: SQLite for a file path (WAL, created when missing), Postgres for a
- * `postgres://` URL. Migrations are applied.
+ * The store for an address: Postgres for a `postgres://` or `postgresql://` URL (its `schema`
+ * query parameter names the store's schema, default `spindle`), SQLite for anything else, a
+ * file path (WAL; the file and its directory are created when missing). Migrations are
+ * applied.
  *
  * @example
  * ```ts
@@ -139,9 +175,9 @@ export class TaskServiceError extends Data.TaggedError("TaskServiceError")<{
 export const layerStore: (db: string) => Layer.Layer<TaskStore.TaskStore, TaskServiceError> = internal.layerStore
 
 /**
- * The whole service; runs until its scope closes, then shuts down in order: stop accepting
- * requests and drain those in flight, stop claiming and let running tasks finish (up to the
- * worker's grace), release the rest.
+ * The whole service; runs until its scope closes, then shuts down in order: end the event
+ * streams, stop accepting requests and let those in flight finish, stop claiming and let
+ * running tasks finish (up to the worker's `shutdownGrace`), close the store.
  *
  * @example
  * ```ts

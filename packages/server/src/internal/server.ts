@@ -1,19 +1,39 @@
 import type { HttpApi, HttpServer } from "@effect/platform"
+import { HttpApiBuilder, HttpApiSwagger } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
 import type { TaskClient, TaskStore } from "@spindle/tasks"
 import { Layer } from "effect"
+import { SpindleApi } from "../Api.js"
 import type { Options } from "../Server.js"
 import type { TaskCatalog } from "../TaskCatalog.js"
-
-// CONTRACT STUB: the server helper replaces this file.
+import { resolve } from "./config.js"
+import * as Events from "./events.js"
+import { handlersLayer } from "./handlers.js"
+import { apiMiddlewareLayer, authorizationLayer } from "./middleware.js"
 
 /** @internal */
 export const layerApi = (
-  _options?: Options
-): Layer.Layer<HttpApi.Api, never, TaskClient.TaskClient | TaskStore.TaskStore | TaskCatalog> =>
-  Layer.die("Server.layerApi: not implemented yet")
+  options?: Options
+): Layer.Layer<HttpApi.Api, never, TaskClient.TaskClient | TaskStore.TaskStore | TaskCatalog> => {
+  const config = resolve(options)
+  const api = HttpApiBuilder.api(SpindleApi).pipe(
+    Layer.provide(Layer.mergeAll(handlersLayer(config), Events.layer({ eventsBuffer: config.eventsBuffer }))),
+    Layer.provide(authorizationLayer(config))
+  )
+  const extras = Layer.mergeAll(
+    apiMiddlewareLayer(config),
+    HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" }),
+    HttpApiSwagger.layer({ path: config.swaggerPath })
+  )
+  return Layer.provideMerge(extras, api)
+}
 
 /** @internal */
 export const layer = (
-  _options?: Options
+  options?: Options
 ): Layer.Layer<never, never, HttpServer.HttpServer | TaskClient.TaskClient | TaskStore.TaskStore | TaskCatalog> =>
-  Layer.die("Server.layer: not implemented yet")
+  HttpApiBuilder.serve().pipe(
+    Layer.provide(layerApi(options)),
+    // The platform services the router may use (file responses, etags); the HTTP server is the caller's.
+    Layer.provide(NodeHttpServer.layerContext)
+  )
