@@ -19,6 +19,7 @@
  * @since 0.1.0
  */
 import type { HttpApi, HttpServer } from "@effect/platform"
+import type { Dashboard } from "@spindle/dashboard"
 import type { TaskClient, TaskStore } from "@spindle/tasks"
 import type { Duration, Layer, Redacted } from "effect"
 import * as internal from "./internal/server.js"
@@ -52,6 +53,11 @@ export interface Options {
    * stores what arrived before the next turn of the event loop.
    */
   readonly coalesceWindow?: Duration.DurationInput | undefined
+  /**
+   * Serve the dashboard page at `/` (and its assets at `/assets/*`). Default true; `false` turns
+   * it off, an object sets where its assets are read from.
+   */
+  readonly dashboard?: boolean | Dashboard.Options | undefined
 }
 
 /**

@@ -776,8 +776,17 @@ describe("Server", () => {
         const body = assertError(yield* send(HttpClientRequest.get("/v1/taks")), 404, "NotFound")
         assert.deepStrictEqual(body.issues[0].path, ["path"])
         assertError(yield* send(HttpClientRequest.del("/v1/tasks")), 404, "NotFound")
-        assertError(yield* send(HttpClientRequest.get("/")), 404, "NotFound")
+        assertError(yield* send(HttpClientRequest.get("/nothing-here")), 404, "NotFound")
       })))
+
+    it.live("serves the dashboard at / unless turned off", () =>
+      Effect.gen(function*() {
+        const page = yield* served(send(HttpClientRequest.get("/")))
+        assert.strictEqual(page.status, 200)
+        assert.include(page.text, "<title>Spindle</title>")
+        const off = yield* served(send(HttpClientRequest.get("/")), { dashboard: false })
+        assertError(off, 404, "NotFound")
+      }))
 
     it.live("echoes x-request-id, or generates one", () =>
       served(Effect.gen(function*() {

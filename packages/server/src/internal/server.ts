@@ -1,6 +1,7 @@
-import type { HttpApi, HttpServer } from "@effect/platform"
+import type { HttpApi, HttpApp, HttpServer } from "@effect/platform"
 import { HttpApiBuilder, HttpApiSwagger } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
+import { Dashboard } from "@spindle/dashboard"
 import type { TaskClient, TaskStore } from "@spindle/tasks"
 import { Layer } from "effect"
 import { SpindleApi } from "../Api.js"
@@ -28,11 +29,16 @@ export const layerApi = (
   return Layer.provideMerge(extras, api)
 }
 
+const dashboardOf = (options: Options | undefined): ((app: HttpApp.Default) => HttpApp.Default) | undefined => {
+  const dashboard = options?.dashboard ?? true
+  return dashboard === false ? undefined : Dashboard.middleware(dashboard === true ? undefined : dashboard)
+}
+
 /** @internal */
 export const layer = (
   options?: Options
 ): Layer.Layer<never, never, HttpServer.HttpServer | TaskClient.TaskClient | TaskStore.TaskStore | TaskCatalog> =>
-  HttpApiBuilder.serve().pipe(
+  HttpApiBuilder.serve(dashboardOf(options)).pipe(
     Layer.provide(layerApi(options)),
     // The platform services the router may use (file responses, etags); the HTTP server is the caller's.
     Layer.provide(NodeHttpServer.layerContext)
