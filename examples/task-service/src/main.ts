@@ -74,6 +74,7 @@ const banner = (url: string, db: string, token: Option.Option<string>): string =
   return [
     "",
     "Spindle task service (examples/task-service)",
+    `  dashboard  ${url}/`,
     `  API        ${url}/v1   (OpenAPI docs: ${url}/docs)`,
     `  tasks      ${db}`,
     `  imports    ${paths.importsFile}`,
