@@ -22,6 +22,7 @@ import type { HttpApi, HttpServer } from "@effect/platform"
 import type { Dashboard } from "@spindle/dashboard"
 import type { TaskClient, TaskStore } from "@spindle/tasks"
 import type { Duration, Layer, Redacted } from "effect"
+import type { FastLane } from "./internal/fastLane.js"
 import * as internal from "./internal/server.js"
 import type { TaskCatalog } from "./TaskCatalog.js"
 
@@ -58,6 +59,18 @@ export interface Options {
    * it off, an object sets where its assets are read from.
    */
   readonly dashboard?: boolean | Dashboard.Options | undefined
+  /**
+   * One span per request (the platform's `HttpMiddleware.tracer`), for a tracer such as
+   * OpenTelemetry's. Default false: without an exporter the spans cost time and go nowhere.
+   */
+  readonly httpSpans?: boolean | undefined
+  /**
+   * Where the Node server finds the fast lane of `POST /v1/tasks` (set by `TaskService`, which
+   * creates the Node server).
+   *
+   * @internal
+   */
+  readonly fastLane?: FastLane | undefined
 }
 
 /**

@@ -1,5 +1,6 @@
 import { Duration, Redacted } from "effect"
 import type { Options } from "../Server.js"
+import type { FastLane } from "./fastLane.js"
 
 /** The server's options with their defaults applied. @internal */
 export interface Config {
@@ -12,6 +13,8 @@ export interface Config {
   readonly requestLog: boolean
   readonly storeName: string
   readonly coalesceWindow: Duration.Duration
+  readonly httpSpans: boolean
+  readonly fastLane: FastLane | undefined
 }
 
 /** @internal */
@@ -39,6 +42,8 @@ export const resolve = (options: Options | undefined): Config => {
     swaggerPath: swaggerPath as `/${string}`,
     requestLog: options?.requestLog ?? true,
     storeName: options?.storeName ?? "task-store",
-    coalesceWindow: Duration.decode(options?.coalesceWindow ?? Duration.millis(1))
+    coalesceWindow: Duration.decode(options?.coalesceWindow ?? Duration.millis(1)),
+    httpSpans: options?.httpSpans ?? false,
+    fastLane: options?.fastLane
   }
 }

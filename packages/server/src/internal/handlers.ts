@@ -3,7 +3,8 @@ import { Prometheus } from "@spindle/core"
 import { TaskClient, TaskMetrics, TaskStatus, TaskStore } from "@spindle/tasks"
 import type { TaskRecord } from "@spindle/tasks"
 import type { ParseResult } from "effect"
-import { Cause, Duration, Effect, Either, JSONSchema, Layer, Metric, Option, Schema } from "effect"
+import type { Context } from "effect"
+import { Cause, Deferred, Duration, Effect, Either, JSONSchema, Layer, Metric, Option, Schema } from "effect"
 import {
   type DefinitionView,
   type ListQuery,
@@ -17,7 +18,9 @@ import {
 } from "../Api.js"
 import { TaskCatalog } from "../TaskCatalog.js"
 import type { Config } from "./config.js"
+import * as FastLane from "./fastLane.js"
 import { badRequest, issuesOf, readJson } from "./request.js"
+import type { Inserter } from "./submission.js"
 import { decodeBody, locateParams, makeInserter, submitBatch, submitOne } from "./submission.js"
 import { encodeTask } from "./wire.js"
 
@@ -100,6 +103,43 @@ const definitionViews = (catalog: TaskCatalog["Type"]): ReadonlyArray<Definition
     }
   })
 
+/**
+ * Fills the fast lane of `POST /v1/tasks` for as long as the handlers run; when they stop, new
+ * requests go the platform path again and the submissions in flight are waited for (before the
+ * inserter, acquired earlier, closes).
+ */
+const installFastLane = (
+  config: Config,
+  lane: FastLane.FastLane,
+  inserter: Inserter,
+  catalog: Context.Tag.Service<TaskCatalog>
+) =>
+  Effect.gen(function*() {
+    const runtime = yield* Effect.runtime<never>()
+    let inFlight = 0
+    const idle = yield* Deferred.make<void>()
+    let closing = false
+    const track = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+      Effect.suspend(() => {
+        inFlight++
+        return Effect.ensuring(
+          effect,
+          Effect.suspend(() => --inFlight === 0 && closing ? Deferred.succeed(idle, undefined) : Effect.void)
+        )
+      })
+    yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        lane.current = FastLane.handler({ config, inserter, catalog, runtime, track })
+      }),
+      () =>
+        Effect.suspend(() => {
+          lane.current = undefined
+          closing = true
+          return inFlight === 0 ? Effect.void : Deferred.await(idle)
+        })
+    )
+  })
+
 /** @internal */
 export const tasksLayer = (config: Config) =>
   HttpApiBuilder.group(SpindleApi, "tasks", (handlers) =>
@@ -109,6 +149,7 @@ export const tasksLayer = (config: Config) =>
       const catalog = yield* TaskCatalog
       const definitions = definitionViews(catalog)
       const inserter = yield* makeInserter(store, config.coalesceWindow)
+      if (config.fastLane !== undefined) yield* installFastLane(config, config.fastLane, inserter, catalog)
       const limit = config.bodyLimitBytes
       return handlers
         .handleRaw("submit", ({ request }) =>

@@ -187,10 +187,16 @@ const newRequestId = (): string => {
 }
 
 /** The request id taken from `x-request-id` (when sane) or generated. @internal */
-export const requestIdOf = (request: HttpServerRequest.HttpServerRequest): string => {
-  const given = request.headers["x-request-id"]
-  return given !== undefined && REQUEST_ID.test(given) ? given : newRequestId()
-}
+export const requestIdOf = (request: HttpServerRequest.HttpServerRequest): string =>
+  requestIdFrom(request.headers["x-request-id"])
+
+/**
+ * The request id of an `x-request-id` header: the given one when it is well-formed, else a new one.
+ *
+ * @internal
+ */
+export const requestIdFrom = (given: string | undefined): string =>
+  given !== undefined && REQUEST_ID.test(given) ? given : newRequestId()
 
 type ApiFailure = BadRequest | PayloadTooLarge | NotFound | InternalError
 
@@ -259,20 +265,24 @@ const logRequest = (
   response: HttpServerResponse.HttpServerResponse,
   requestId: string,
   started: number
+): Effect.Effect<void> => logLine(request.method, pathnameOf(request.url), response.status, requestId, started)
+
+/**
+ * The log line of one request: method, path, status and duration, annotated with the request id.
+ *
+ * @internal
+ */
+export const logLine = (
+  method: string,
+  path: string,
+  status: number,
+  requestId: string,
+  started: number
 ): Effect.Effect<void> => {
   const durationMs = Math.round((performance.now() - started) * 100) / 100
-  const path = pathnameOf(request.url)
-  const line = `${request.method} ${path} ${response.status} ${durationMs}ms`
-  const log = response.status >= 500 ? Effect.logError(line) : Effect.logInfo(line)
-  return log.pipe(
-    Effect.annotateLogs({
-      requestId,
-      method: request.method,
-      path,
-      status: response.status,
-      durationMs
-    })
-  )
+  const line = `${method} ${path} ${status} ${durationMs}ms`
+  const log = status >= 500 ? Effect.logError(line) : Effect.logInfo(line)
+  return log.pipe(Effect.annotateLogs({ requestId, method, path, status, durationMs }))
 }
 
 /**

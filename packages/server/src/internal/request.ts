@@ -1,5 +1,5 @@
 import type { HttpServerRequest } from "@effect/platform"
-import { Effect, ParseResult, Stream } from "effect"
+import { Effect, Either, ParseResult, Stream } from "effect"
 import { IncomingMessage } from "node:http"
 import { BadRequest, PayloadTooLarge } from "../Api.js"
 import type { Issue } from "../Api.js"
@@ -72,7 +72,8 @@ const tooDeep = (value: unknown, depth: number): boolean => {
   return false
 }
 
-const isJsonContentType = (contentType: string): boolean => {
+/** @internal */
+export const isJsonContentType = (contentType: string): boolean => {
   const mediaType = contentType.split(";", 1)[0]!.trim().toLowerCase()
   return mediaType === "application/json" || (mediaType.startsWith("application/") && mediaType.endsWith("+json"))
 }
@@ -209,21 +210,30 @@ export const readJson = (
   const source = nodeSource(request)
   const text = source === undefined ? readStream(request, limitBytes) : readNode(source, limitBytes)
   return Effect.flatMap(text, (text) => {
-    if (text.trim().length === 0) {
-      return optional
-        ? Effect.succeed(undefined)
-        : Effect.fail(badRequest([{ path: ["body"], message: "the body is empty: expected a JSON object" }]))
-    }
-    let value: unknown
-    try {
-      value = JSON.parse(text)
-    } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error)
-      return Effect.fail(badRequest([{ path: ["body"], message: `malformed JSON: ${truncate(reason)}` }]))
-    }
-    if (tooDeep(value, 0)) {
-      return Effect.fail(badRequest([{ path: ["body"], message: `JSON nested deeper than ${MAX_DEPTH} levels` }]))
-    }
-    return Effect.succeed(value)
+    if (optional && text.trim().length === 0) return Effect.succeed(undefined)
+    const parsed = parseJsonText(text)
+    return Either.isRight(parsed) ? Effect.succeed(parsed.right) : Effect.fail(parsed.left)
   })
+}
+
+/**
+ * A body's text as JSON: not empty, well-formed, not too deeply nested.
+ *
+ * @internal
+ */
+export const parseJsonText = (text: string): Either.Either<unknown, BadRequest> => {
+  if (text.trim().length === 0) {
+    return Either.left(badRequest([{ path: ["body"], message: "the body is empty: expected a JSON object" }]))
+  }
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error)
+    return Either.left(badRequest([{ path: ["body"], message: `malformed JSON: ${truncate(reason)}` }]))
+  }
+  if (tooDeep(value, 0)) {
+    return Either.left(badRequest([{ path: ["body"], message: `JSON nested deeper than ${MAX_DEPTH} levels` }]))
+  }
+  return Either.right(value)
 }

@@ -1,5 +1,5 @@
 import type { HttpApi, HttpApp, HttpServer } from "@effect/platform"
-import { HttpApiBuilder, HttpApiSwagger } from "@effect/platform"
+import { HttpApiBuilder, HttpApiSwagger, HttpMiddleware } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Dashboard } from "@spindle/dashboard"
 import type { TaskClient, TaskStore } from "@spindle/tasks"
@@ -37,9 +37,11 @@ const dashboardOf = (options: Options | undefined): ((app: HttpApp.Default) => H
 /** @internal */
 export const layer = (
   options?: Options
-): Layer.Layer<never, never, HttpServer.HttpServer | TaskClient.TaskClient | TaskStore.TaskStore | TaskCatalog> =>
-  HttpApiBuilder.serve(dashboardOf(options)).pipe(
+): Layer.Layer<never, never, HttpServer.HttpServer | TaskClient.TaskClient | TaskStore.TaskStore | TaskCatalog> => {
+  const served = HttpApiBuilder.serve(dashboardOf(options)).pipe(
     Layer.provide(layerApi(options)),
     // The platform services the router may use (file responses, etags); the HTTP server is the caller's.
     Layer.provide(NodeHttpServer.layerContext)
   )
+  return options?.httpSpans === true ? served : HttpMiddleware.withTracerDisabledWhen(served, () => true)
+}

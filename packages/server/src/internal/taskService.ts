@@ -34,6 +34,7 @@ import { TaskCatalog } from "../TaskCatalog.js"
 import * as Catalog from "../TaskCatalog.js"
 import type { Options, TaskModule } from "../TaskService.js"
 import { TaskService, TaskServiceError } from "../TaskService.js"
+import * as FastLane from "./fastLane.js"
 
 /** @internal */
 export const defaults = {
@@ -222,17 +223,33 @@ export const baseUrl = (address: HttpServer.Address): string => {
  * a keep-alive connection whose response ends a little later (an SSE stream ended by the
  * shutdown) would otherwise hold the close for the keep-alive timeout (5 seconds).
  *
+ * With a fast lane, a request it takes never reaches the platform's handler.
+ *
  * @internal
  */
-export const createHttpServer = (): Http.Server => {
+export const createHttpServer = (lane?: FastLane.FastLane): Http.Server => {
   const server = createServer()
-  server.on("request", (request: Http.IncomingMessage, response: Http.ServerResponse) => {
+  if (lane !== undefined) {
+    const emit = server.emit
+    server.emit = function(this: Http.Server, event: string, ...args: Array<any>) {
+      if (event === "request" && lane.current !== undefined && lane.current(args[0], args[1])) {
+        // the other "request" listeners (below) still see it
+        for (const listener of ownListeners) listener(args[0], args[1])
+        return true
+      }
+      return (emit as (this: Http.Server, event: string, ...args: Array<any>) => boolean).call(this, event, ...args)
+    } as typeof server.emit
+  }
+  const ownListeners: Array<(request: Http.IncomingMessage, response: Http.ServerResponse) => void> = []
+  const endWhenClosing = (request: Http.IncomingMessage, response: Http.ServerResponse) => {
     // The response lets go of its socket when it finishes: keep it from the request.
     const socket = request.socket
     response.on("finish", () => {
       if (!server.listening) socket.end()
     })
-  })
+  }
+  ownListeners.push(endWhenClosing)
+  server.on("request", endWhenClosing)
   return server
 }
 
@@ -286,8 +303,10 @@ export const layer = (options: Options = {}): Layer.Layer<TaskService, TaskServi
             })
         ).pipe(Layer.provide(HandlersLive))
 
+    // POST /v1/tasks answered from the Node server's request event (see fastLane.ts).
+    const lane = FastLane.make()
     const NodeHttpLive = Layer.mapError(
-      NodeHttpServer.layer(createHttpServer, { port: resolved.port, host: resolved.host }),
+      NodeHttpServer.layer(() => createHttpServer(lane), { port: resolved.port, host: resolved.host }),
       (error) =>
         new TaskServiceError({
           reason: "Listen",
@@ -298,7 +317,7 @@ export const layer = (options: Options = {}): Layer.Layer<TaskService, TaskServi
 
     const HttpLive: Layer.Layer<never, TaskServiceError, TaskStore.TaskStore> = !resolved.api
       ? Layer.empty
-      : Server.layer(options.server).pipe(
+      : Server.layer({ ...options.server, fastLane: lane }).pipe(
         Layer.provideMerge(NodeHttpLive),
         Layer.provide(TaskClient.layer),
         Layer.provide(CatalogLive)
