@@ -9,7 +9,6 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { resolve } from "../src/internal/config.js"
 import * as FastLane from "../src/internal/fastLane.js"
-import { makeInserter } from "../src/internal/submission.js"
 
 const Greet = Task.make("greet", {
   payload: Schema.Struct({ name: Schema.String, times: Schema.optional(Schema.Int) }),
@@ -139,17 +138,16 @@ describe("the fast lane of POST /v1/tasks", () => {
   it.scopedLive("takes only what it answers exactly: other requests pass through untouched", () =>
     Effect.gen(function*() {
       const store = Context.get(yield* Layer.build(MemoryStore.layer), TaskStore.TaskStore)
-      const inserter = yield* makeInserter(store, "1 millis")
       const runtime = yield* Effect.runtime<never>()
       const catalog = TaskCatalog.make([Greet])
       const lane = (token?: string, corsOrigins?: ReadonlyArray<string>) =>
         FastLane.handler({
           config: resolve({ requestLog: false, bodyLimitBytes: 1000, token, corsOrigins }),
-          inserter,
+          store,
           catalog,
           runtime,
           track: (effect) => effect
-        })
+        }).handle
       const serve = (handle: ReturnType<typeof lane>) =>
         Effect.acquireRelease(
           Effect.async<Http.Server>((resume) => {

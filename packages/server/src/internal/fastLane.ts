@@ -3,8 +3,10 @@
  * Node's `request` event, without the HTTP platform's per-request machinery (request and
  * response objects, router, span, middleware chain), which costs several times what storing a
  * task does. It runs the same steps as the route's handler (`readJson`'s checks, the body's
- * Schema, `submitOne` through the coalescing inserter, `encodeTask`) and answers the same
- * status and JSON, errors included, with the same request id and log line.
+ * Schema, `prepareItemSync`, `encodeTask`) and answers the same status and JSON, errors
+ * included, with the same request id and log line. Submissions that arrive within the coalescing
+ * window are stored together, in one `tasksInsert` (up to 500 at once), batched here without a
+ * fiber per request.
  *
  * It takes only what it answers exactly like the platform path: a JSON body with a declared
  * length within the limit, the bearer token right when one is configured, no CORS. Anything
@@ -13,17 +15,17 @@
  * @internal
  */
 import { HttpApiSchema } from "@effect/platform"
-import { TaskClient, TaskStore } from "@spindle/tasks"
+import { TaskClient, type TaskRecord, TaskStore } from "@spindle/tasks"
 import type { Context } from "effect"
-import { Cause, Effect, Either, Exit, Redacted, Runtime, Schema } from "effect"
+import { Cause, Duration, Effect, Either, Exit, Redacted, Runtime, Schema } from "effect"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { BadRequest, InternalError, PayloadTooLarge, SubmitRequest, UnknownTask } from "../Api.js"
 import type { TaskCatalog } from "../TaskCatalog.js"
 import type { Config } from "./config.js"
 import { constantTimeEquals, logLine, requestIdFrom } from "./middleware.js"
 import { badRequest, isJsonContentType, issuesOf, parseJsonText, tooLarge } from "./request.js"
-import type { Inserter } from "./submission.js"
-import { decodeBody, submitOne } from "./submission.js"
+import type { Prepared } from "./submission.js"
+import { countCreated, decodeBody, prepareItem, prepareItemSync } from "./submission.js"
 import { encodeTask } from "./wire.js"
 
 /**
@@ -70,26 +72,88 @@ const encodeError = (error: LaneError): { readonly status: number; readonly body
   return { status: found.status, body: found.encode(error) }
 }
 
+const MAX_BATCH = 500
+
+interface Pending {
+  readonly task: TaskRecord.NewTask
+  readonly done: (exit: Exit.Exit<TaskStore.TaskStore.Inserted, LaneError>) => void
+}
+
+const storeFailure = (cause: Cause.Cause<TaskStore.TaskStoreError>): LaneError => {
+  const failure = Cause.failureOption(cause)
+  return failure._tag === "Some"
+    ? failure.value
+    : new InternalError({ message: "internal error: the service failed unexpectedly" })
+}
+
 /**
- * The lane's handler for these services. Returns false, having touched nothing, for a request
- * it leaves to the platform path.
+ * The lane's handler for these services (`handle` returns false, having touched nothing, for a
+ * request it leaves to the platform path), and `flush`, which stores what waits in the window.
  *
  * @internal
  */
 export const handler = (options: {
   readonly config: Config
-  readonly inserter: Inserter
+  readonly store: Context.Tag.Service<TaskStore.TaskStore>
   readonly catalog: Context.Tag.Service<TaskCatalog>
   readonly runtime: Runtime.Runtime<never>
-  /** Counts the submissions in flight, so that shutdown can wait for them. */
+  /** Counts the effects in flight (from the call, which must run what it returns), so that shutdown can wait for them. */
   readonly track: <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>
-}): (request: IncomingMessage, response: ServerResponse) => boolean => {
-  const { catalog, config, inserter, runtime, track } = options
-  if (config.corsOrigins.length > 0) return () => false
+}): {
+  readonly handle: (request: IncomingMessage, response: ServerResponse) => boolean
+  readonly flush: () => void
+} => {
+  const { catalog, config, runtime, store, track } = options
+  const run = Runtime.runCallback(runtime)
+  const windowMs = Duration.toMillis(config.coalesceWindow)
+
+  let queue: Array<Pending> = []
+  let timer: ReturnType<typeof setTimeout> | ReturnType<typeof setImmediate> | undefined
+  const insert = (batch: ReadonlyArray<Pending>) =>
+    Effect.flatMap(
+      store.tasksInsert({ tasks: batch.map((pending) => pending.task) }),
+      (inserted) =>
+        inserted.length === batch.length
+          ? Effect.as(countCreated(inserted), inserted)
+          : Effect.fail(
+            new TaskStore.TaskStoreError({
+              operation: "tasksInsert",
+              message: `the store returned ${inserted.length} records for ${batch.length} tasks`
+            })
+          )
+    )
+  const flush = () => {
+    if (timer !== undefined) {
+      if (windowMs > 0) clearTimeout(timer as ReturnType<typeof setTimeout>)
+      else clearImmediate(timer as ReturnType<typeof setImmediate>)
+      timer = undefined
+    }
+    while (queue.length > 0) {
+      const batch = queue.length <= MAX_BATCH ? queue : queue.slice(0, MAX_BATCH)
+      queue = queue.length <= MAX_BATCH ? [] : queue.slice(MAX_BATCH)
+      run(track(insert(batch)), {
+        onExit: (exit) => {
+          if (Exit.isSuccess(exit)) {
+            for (let i = 0; i < batch.length; i++) batch[i]!.done(Exit.succeed(exit.value[i]!))
+          } else {
+            const error = storeFailure(exit.cause)
+            if (error._tag === "InternalError") run(Effect.logError("storing submitted tasks failed", exit.cause))
+            for (const pending of batch) pending.done(Exit.fail(error))
+          }
+        }
+      })
+    }
+  }
+  const enqueue = (pending: Pending) => {
+    queue.push(pending)
+    if (queue.length >= MAX_BATCH) flush()
+    else if (timer === undefined) timer = windowMs > 0 ? setTimeout(flush, windowMs) : setImmediate(flush)
+  }
+
+  if (config.corsOrigins.length > 0) return { handle: () => false, flush }
   const expected = config.token === undefined ? undefined : encoder.encode(Redacted.value(config.token))
   const limit = config.bodyLimitBytes
-  const run = Runtime.runCallback(runtime)
-  return (request, response) => {
+  const handle = (request: IncomingMessage, response: ServerResponse): boolean => {
     if (request.method !== "POST" || request.url !== PATH) return false
     const contentType = request.headers["content-type"]
     if (contentType === undefined || !isJsonContentType(contentType)) return false
@@ -113,6 +177,20 @@ export const handler = (options: {
       response.end(text)
       if (config.requestLog) run(logLine("POST", PATH, status, requestId, started))
     }
+    const fail = (error: LaneError) => {
+      const { body, status } = encodeError(error)
+      respond(status, body)
+    }
+    const done = (exit: Exit.Exit<TaskStore.TaskStore.Inserted, LaneError>) => {
+      if (Exit.isSuccess(exit)) {
+        const inserted = exit.value
+        return respond(201, { id: inserted.task.id, created: inserted.created, task: encodeTask(inserted.task) })
+      }
+      const failure = Cause.failureOption(exit.cause)
+      if (failure._tag === "Some") return fail(failure.value)
+      run(Effect.logError("unexpected failure", exit.cause).pipe(Effect.annotateLogs("requestId", requestId)))
+      fail(new InternalError({ message: "internal error: the service failed unexpectedly", requestId }))
+    }
     const chunks: Array<Buffer> = []
     let received = 0
     request.on("data", (chunk: Buffer) => {
@@ -121,40 +199,24 @@ export const handler = (options: {
     })
     request.on("error", () => response.destroy())
     request.on("end", () => {
-      if (received > limit) {
-        const { body, status } = encodeError(tooLarge(limit))
-        return respond(status, body)
+      if (received > limit) return fail(tooLarge(limit))
+      const text = chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8")
+      const parsed = parseJsonText(text)
+      if (Either.isLeft(parsed)) return fail(parsed.left)
+      const body = decodeSubmit(parsed.right)
+      if (Either.isLeft(body)) return fail(badRequest(issuesOf(body.left, ["body"]), "invalid body"))
+      const now = Date.now()
+      const sync = prepareItemSync(catalog, body.right, ["body"], undefined, now)
+      if (sync !== undefined) {
+        return Either.isLeft(sync) ? fail(sync.left) : enqueue({ task: sync.right.newTask, done })
       }
-      const parsed = parseJsonText(
-        chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8")
-      )
-      const submission = Either.isLeft(parsed)
-        ? Effect.fail(parsed.left)
-        : Effect.flatMap(
-          Either.match(decodeSubmit(parsed.right), {
-            onLeft: (error) => Effect.fail(badRequest(issuesOf(error, ["body"]), "invalid body")),
-            onRight: Effect.succeed
-          }),
-          (body) => submitOne(inserter, catalog, body)
-        )
-      run(track(submission), {
-        onExit: (exit) => {
-          if (Exit.isSuccess(exit)) {
-            const inserted = exit.value
-            return respond(201, { id: inserted.task.id, created: inserted.created, task: encodeTask(inserted.task) })
-          }
-          const failure = Cause.failureOption(exit.cause)
-          if (failure._tag === "Some") {
-            const { body, status } = encodeError(failure.value)
-            return respond(status, body)
-          }
-          const internal = new InternalError({ message: "internal error: the service failed unexpectedly", requestId })
-          run(Effect.logError("unexpected failure", exit.cause).pipe(Effect.annotateLogs("requestId", requestId)))
-          const { body, status } = encodeError(internal)
-          respond(status, body)
-        }
+      // A payload Schema with an asynchronous transformation: prepared by the runtime.
+      run(track(prepareItem(catalog, body.right, ["body"], undefined, now)), {
+        onExit: (exit: Exit.Exit<Prepared, LaneError>) =>
+          Exit.isSuccess(exit) ? enqueue({ task: exit.value.newTask, done }) : done(exit as Exit.Exit<never, LaneError>)
       })
     })
     return true
   }
+  return { handle, flush }
 }

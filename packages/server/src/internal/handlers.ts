@@ -20,7 +20,6 @@ import { TaskCatalog } from "../TaskCatalog.js"
 import type { Config } from "./config.js"
 import * as FastLane from "./fastLane.js"
 import { badRequest, issuesOf, readJson } from "./request.js"
-import type { Inserter } from "./submission.js"
 import { decodeBody, locateParams, makeInserter, submitBatch, submitOne } from "./submission.js"
 import { encodeTask } from "./wire.js"
 
@@ -111,7 +110,7 @@ const definitionViews = (catalog: TaskCatalog["Type"]): ReadonlyArray<Definition
 const installFastLane = (
   config: Config,
   lane: FastLane.FastLane,
-  inserter: Inserter,
+  store: TaskStore.TaskStore["Type"],
   catalog: Context.Tag.Service<TaskCatalog>
 ) =>
   Effect.gen(function*() {
@@ -119,22 +118,25 @@ const installFastLane = (
     let inFlight = 0
     const idle = yield* Deferred.make<void>()
     let closing = false
-    const track = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
-      Effect.suspend(() => {
-        inFlight++
-        return Effect.ensuring(
-          effect,
-          Effect.suspend(() => --inFlight === 0 && closing ? Deferred.succeed(idle, undefined) : Effect.void)
-        )
-      })
+    // Counted when handed to the runtime (synchronously), released when done.
+    const track = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> => {
+      inFlight++
+      return Effect.ensuring(
+        effect,
+        Effect.suspend(() => --inFlight === 0 && closing ? Deferred.succeed(idle, undefined) : Effect.void)
+      )
+    }
     yield* Effect.acquireRelease(
       Effect.sync(() => {
-        lane.current = FastLane.handler({ config, inserter, catalog, runtime, track })
+        const fast = FastLane.handler({ config, store, catalog, runtime, track })
+        lane.current = fast.handle
+        return fast
       }),
-      () =>
+      (fast) =>
         Effect.suspend(() => {
           lane.current = undefined
           closing = true
+          fast.flush()
           return inFlight === 0 ? Effect.void : Deferred.await(idle)
         })
     )
@@ -149,7 +151,7 @@ export const tasksLayer = (config: Config) =>
       const catalog = yield* TaskCatalog
       const definitions = definitionViews(catalog)
       const inserter = yield* makeInserter(store, config.coalesceWindow)
-      if (config.fastLane !== undefined) yield* installFastLane(config, config.fastLane, inserter, catalog)
+      if (config.fastLane !== undefined) yield* installFastLane(config, config.fastLane, store, catalog)
       const limit = config.bodyLimitBytes
       return handlers
         .handleRaw("submit", ({ request }) =>

@@ -112,7 +112,8 @@ const tagsOf = (task: Task.Task.Any, extra: ReadonlyArray<string> | undefined): 
   extra === undefined || extra.length === 0 ? task.tags : Array.from(new Set([...task.tags, ...extra]))
 
 /** One validated item of a batch. */
-interface Prepared {
+/** @internal */
+export interface Prepared {
   readonly task: Task.Task.Any
   readonly newTask: TaskRecord.NewTask
 }
@@ -128,48 +129,85 @@ const bothTimes = (location: Location) =>
  * Schema, decoded then encoded) and builds its `NewTask` with the definition's defaults, as
  * `TaskClient.submit` does.
  */
-const prepareItem = (
+/**
+ * An item prepared synchronously: `undefined` when its payload Schema needs the Effect runtime
+ * (an asynchronous transformation), which `prepareItem` then runs.
+ *
+ * @internal
+ */
+export const prepareItemSync = (
+  catalog: Context.Tag.Service<TaskCatalog>,
+  item: SubmitRequest,
+  location: Location,
+  index: number | undefined,
+  now: number
+): Either.Either<Prepared, UnknownTask | TaskClient.InvalidPayload | TaskClient.InvalidParams> | undefined => {
+  const found = catalog.get(item.name)
+  if (Option.isNone(found)) return Either.left(unknownTask(item.name, [...location, "name"]))
+  const task = found.value
+  if (item.runAt !== undefined && item.delayMs !== undefined) return Either.left(bothTimes(location))
+  const codec = codecOf(task)
+  const decoded = codec.decode(item.payload)
+  if (Either.isLeft(decoded) && isForbidden(decoded.left)) return undefined
+  const encoded = Either.flatMap(decoded, codec.encode)
+  if (Either.isLeft(encoded)) {
+    if (isForbidden(encoded.left)) return undefined
+    return Either.left(invalidPayload(task.name, issuesOf(encoded.left, [...location, "payload"]), index))
+  }
+  return Either.right(prepared(task, codec, item, (decoded as Either.Right<never, unknown>).right, encoded.right, now))
+}
+
+const prepared = (
+  task: Task.Task.Any,
+  codec: Codec,
+  item: SubmitRequest,
+  decoded: unknown,
+  encoded: unknown,
+  now: number
+): Prepared => ({
+  task,
+  newTask: {
+    name: task.name,
+    queue: item.queue ?? task.queue,
+    priority: item.priority ?? task.priority,
+    payload: encoded,
+    maxAttempts: item.maxAttempts ?? task.maxAttempts,
+    retry: task.retry ?? null,
+    timeoutMs: codec.timeoutMs,
+    softTimeoutMs: codec.softTimeoutMs,
+    runAt: item.runAt ?? (item.delayMs === undefined ? undefined : new Date(now + item.delayMs)),
+    idempotencyKey: item.idempotencyKey !== undefined
+      ? item.idempotencyKey
+      : task.unique === undefined
+      ? null
+      : task.unique(decoded),
+    parentId: item.parentId ?? null,
+    tags: tagsOf(task, item.tags)
+  }
+})
+
+/** @internal */
+export const prepareItem = (
   catalog: Context.Tag.Service<TaskCatalog>,
   item: SubmitRequest,
   location: Location,
   index: number | undefined,
   now: number
 ): Effect.Effect<Prepared, UnknownTask | TaskClient.InvalidPayload | TaskClient.InvalidParams> => {
-  const found = catalog.get(item.name)
-  if (Option.isNone(found)) return Effect.fail(unknownTask(item.name, [...location, "name"]))
-  const task = found.value
-  if (item.runAt !== undefined && item.delayMs !== undefined) return Effect.fail(bothTimes(location))
+  const sync = prepareItemSync(catalog, item, location, index, now)
+  if (sync !== undefined) return sync
+  const task = Option.getOrThrow(catalog.get(item.name))
   const codec = codecOf(task)
   return preparePayload(task, item.payload).pipe(
     Effect.mapError((error) => invalidPayload(task.name, issuesOf(error, [...location, "payload"]), index)),
-    Effect.map(({ decoded, encoded }): Prepared => ({
-      task,
-      newTask: {
-        name: task.name,
-        queue: item.queue ?? task.queue,
-        priority: item.priority ?? task.priority,
-        payload: encoded,
-        maxAttempts: item.maxAttempts ?? task.maxAttempts,
-        retry: task.retry ?? null,
-        timeoutMs: codec.timeoutMs,
-        softTimeoutMs: codec.softTimeoutMs,
-        runAt: item.runAt ?? (item.delayMs === undefined ? undefined : new Date(now + item.delayMs)),
-        idempotencyKey: item.idempotencyKey !== undefined
-          ? item.idempotencyKey
-          : task.unique === undefined
-          ? null
-          : task.unique(decoded),
-        parentId: item.parentId ?? null,
-        tags: tagsOf(task, item.tags)
-      }
-    }))
+    Effect.map(({ decoded, encoded }) => prepared(task, codec, item, decoded, encoded, now))
   )
 }
 
-/** The submitted counter of each (name, queue), tagged once. */
 const counters = new Map<string, Metric.Metric.Counter<number>>()
 
-const countCreated = (inserted: ReadonlyArray<TaskStore.TaskStore.Inserted>): Effect.Effect<void> => {
+/** @internal */
+export const countCreated = (inserted: ReadonlyArray<TaskStore.TaskStore.Inserted>): Effect.Effect<void> => {
   let created: Map<string, number> | undefined
   for (const one of inserted) {
     if (!one.created) continue
