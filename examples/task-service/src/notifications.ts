@@ -20,6 +20,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import { createServer } from "node:http"
+import { seeded } from "./random.js"
 import { ProviderThrottled, ProviderUnavailable, RecipientRejected } from "./tasks.js"
 
 // -----------------------------------------------------------------------------
@@ -87,18 +88,6 @@ export class FakeProvider extends Context.Tag("task-service/FakeProvider")<FakeP
   readonly url: string
   readonly stats: Effect.Effect<FakeProviderStats>
 }>() {}
-
-/** mulberry32: a small seeded generator of numbers in [0, 1). */
-const seeded = (seed: number) => {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6D2B79F5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /**
  * Starts the fake provider on a free loopback port for the lifetime of the layer.

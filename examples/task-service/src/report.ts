@@ -12,6 +12,7 @@
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
+import { seeded } from "./random.js"
 
 /**
  * The regions the generated orders come from.
@@ -114,18 +115,6 @@ export const planChunks = (seed: number, rows: number, chunkSize: number): Reado
   return chunks
 }
 
-/** mulberry32: a small deterministic PRNG, identical on every thread. */
-const random = (seed: number) => {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6D2B79F5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 /** Mean of log(amount) per region: the regions' typical order sizes differ. */
 const REGION_LOG_MEAN = [3.2, 3.0, 3.4, 2.9, 2.6]
 
@@ -136,7 +125,7 @@ const REGION_LOG_MEAN = [3.2, 3.0, 3.4, 2.9, 2.6]
  * @category computations
  */
 export const summarizeChunk = (chunk: Chunk): ChunkSummary => {
-  const next = random((chunk.seed * 0x9E3779B1 + chunk.index * 0x85EBCA77) >>> 0)
+  const next = seeded((chunk.seed * 0x9E3779B1 + chunk.index * 0x85EBCA77) >>> 0)
   const regions = REGIONS.map(() => ({ orders: 0, revenue: 0, sumOfSquares: 0, min: Infinity, max: 0, units: 0 }))
   const histogram = new Array<number>(BUCKETS).fill(0)
   for (let i = 0; i < chunk.count; i++) {

@@ -25,7 +25,7 @@ import type { Config } from "./config.js"
 import { constantTimeEquals, logLine, requestIdFrom } from "./middleware.js"
 import { badRequest, isJsonContentType, issuesOf, parseJsonText, tooLarge } from "./request.js"
 import type { Prepared } from "./submission.js"
-import { countCreated, decodeBody, prepareItem, prepareItemSync } from "./submission.js"
+import { decodeBody, insertTasks, prepareItem, prepareItemSync } from "./submission.js"
 import { encodeTask } from "./wire.js"
 
 /**
@@ -109,19 +109,7 @@ export const handler = (options: {
 
   let queue: Array<Pending> = []
   let timer: ReturnType<typeof setTimeout> | ReturnType<typeof setImmediate> | undefined
-  const insert = (batch: ReadonlyArray<Pending>) =>
-    Effect.flatMap(
-      store.tasksInsert({ tasks: batch.map((pending) => pending.task) }),
-      (inserted) =>
-        inserted.length === batch.length
-          ? Effect.as(countCreated(inserted), inserted)
-          : Effect.fail(
-            new TaskStore.TaskStoreError({
-              operation: "tasksInsert",
-              message: `the store returned ${inserted.length} records for ${batch.length} tasks`
-            })
-          )
-    )
+  const insert = (batch: ReadonlyArray<Pending>) => insertTasks(store, batch.map((pending) => pending.task))
   const flush = () => {
     if (timer !== undefined) {
       if (windowMs > 0) clearTimeout(timer as ReturnType<typeof setTimeout>)

@@ -127,11 +127,8 @@ const bothTimes = (location: Location) =>
 /**
  * Validates one submission (its name against the catalog, its payload with its definition's
  * Schema, decoded then encoded) and builds its `NewTask` with the definition's defaults, as
- * `TaskClient.submit` does.
- */
-/**
- * An item prepared synchronously: `undefined` when its payload Schema needs the Effect runtime
- * (an asynchronous transformation), which `prepareItem` then runs.
+ * `TaskClient.submit` does, synchronously: `undefined` when its payload Schema needs the
+ * Effect runtime (an asynchronous transformation), which `prepareItem` then runs.
  *
  * @internal
  */
@@ -186,7 +183,11 @@ const prepared = (
   }
 })
 
-/** @internal */
+/**
+ * `prepareItemSync`, or the same through the runtime for a payload Schema that needs it.
+ *
+ * @internal
+ */
 export const prepareItem = (
   catalog: Context.Tag.Service<TaskCatalog>,
   item: SubmitRequest,
@@ -206,8 +207,7 @@ export const prepareItem = (
 
 const counters = new Map<string, Metric.Metric.Counter<number>>()
 
-/** @internal */
-export const countCreated = (inserted: ReadonlyArray<TaskStore.TaskStore.Inserted>): Effect.Effect<void> => {
+const countCreated = (inserted: ReadonlyArray<TaskStore.TaskStore.Inserted>): Effect.Effect<void> => {
   let created: Map<string, number> | undefined
   for (const one of inserted) {
     if (!one.created) continue
@@ -227,22 +227,33 @@ export const countCreated = (inserted: ReadonlyArray<TaskStore.TaskStore.Inserte
   }, { discard: true })
 }
 
-const insertAll = (
+/**
+ * Stores new tasks in one round trip and counts those created.
+ *
+ * @internal
+ */
+export const insertTasks = (
   store: Context.Tag.Service<TaskStore.TaskStore>,
-  prepared: ReadonlyArray<Prepared>
+  tasks: ReadonlyArray<TaskRecord.NewTask>
 ): Effect.Effect<ReadonlyArray<TaskStore.TaskStore.Inserted>, TaskStore.TaskStoreError> =>
   Effect.flatMap(
-    store.tasksInsert({ tasks: prepared.map((item) => item.newTask) }),
+    store.tasksInsert({ tasks }),
     (inserted) =>
-      inserted.length === prepared.length
+      inserted.length === tasks.length
         ? Effect.as(countCreated(inserted), inserted)
         : Effect.fail(
           new TaskStore.TaskStoreError({
             operation: "tasksInsert",
-            message: `the store returned ${inserted.length} records for ${prepared.length} tasks`
+            message: `the store returned ${inserted.length} records for ${tasks.length} tasks`
           })
         )
   )
+
+const insertAll = (
+  store: Context.Tag.Service<TaskStore.TaskStore>,
+  prepared: ReadonlyArray<Prepared>
+): Effect.Effect<ReadonlyArray<TaskStore.TaskStore.Inserted>, TaskStore.TaskStoreError> =>
+  insertTasks(store, prepared.map((item) => item.newTask))
 
 /**
  * Stores single submissions: those that arrive within `window` of the first of a batch (up to
