@@ -20,11 +20,12 @@ import { clientLayer, dropSchemaOnClose, freshSchema, skipPg, testUrl } from "..
 import { spawnWorker, waitUntil } from "./fixtures/workerProcess.js"
 
 /**
- * Tasks of the drain test. The issue asks for 20,000, but on the shared 2-core machine four
- * processes drain only 90-120 tasks a second (2,000 in 19-22 s, 5,000 in 41 s), so 20,000 would
- * take about three minutes: the test uses a count that stays well under 90 s even under load.
+ * Tasks of the drain test: the 20,000 of the issue, drained by four processes of concurrency 25
+ * with 25 tasks prefetched each (batched completions). On the shared 2-core machine that takes
+ * 24-31 s (4,000 took 25 s before batching and prefetch); the limits leave room for a loaded
+ * machine.
  */
-const DRAIN_TASKS = 4_000
+const DRAIN_TASKS = 20_000
 const CRASH_TASKS = 200
 
 /** The store and a client in `schema`, with the side table; the schema is dropped when the scope closes. */
@@ -68,14 +69,15 @@ interface Completion {
 
 describe.skipIf(skipPg)("PgTaskStore across processes", () => {
   it.live(
-    "four processes drain 4,000 tasks submitted in bulk: every task succeeds exactly once",
+    "four processes drain 20,000 tasks submitted in bulk: every task succeeds exactly once",
     () =>
       Effect.gen(function*() {
         const schema = freshSchema()
         const { sql, store } = yield* setup(schema)
         const workers = yield* Effect.forEach(
           ["w1", "w2", "w3", "w4"],
-          (workerId) => spawnWorker({ store: "pg", url: testUrl, schema, workerId, leaseMs: 30_000, concurrency: 10 })
+          (workerId) =>
+            spawnWorker({ store: "pg", url: testUrl, schema, workerId, leaseMs: 30_000, concurrency: 25, prefetch: 25 })
         )
         yield* Effect.forEach(workers, (worker) => worker.ready, { concurrency: "unbounded" })
 
@@ -92,7 +94,7 @@ describe.skipIf(skipPg)("PgTaskStore across processes", () => {
         yield* waitUntil(
           `${DRAIN_TASKS} succeeded tasks`,
           Effect.map(succeededCount(store), (n) => n === DRAIN_TASKS),
-          { timeout: "75 seconds", interval: "500 millis" }
+          { timeout: "120 seconds", interval: "500 millis" }
         )
         console.info(`4 processes drained ${DRAIN_TASKS} Postgres tasks in ${Date.now() - started} ms`)
 
@@ -124,7 +126,7 @@ describe.skipIf(skipPg)("PgTaskStore across processes", () => {
           assert.deepStrictEqual(task.result, { by: runBy.get(task.id) })
         }
       }).pipe(Effect.scoped),
-    { timeout: 90_000 }
+    { timeout: 150_000 }
   )
 
   it.live(
@@ -230,9 +232,11 @@ describe.skipIf(skipPg)("PgTaskStore across processes", () => {
         assert.deepStrictEqual(tasks.map((task) => task.id).sort(), [...ids].sort())
         assert.isTrue(tasks.every((task) => task.status === "succeeded"))
         const rescued = tasks.filter((task) => task.attempt === 2)
-        // The victim held at most its concurrency when killed (and, claiming as slots free, some).
+        // The victim held fewer than 3 × its concurrency when killed: at most 5 running, and
+        // those whose handler ended but whose outcome was still being recorded (a worker stops
+        // claiming while 2 × concurrency outcomes wait).
         assert.isAtLeast(rescued.length, 1)
-        assert.isAtMost(rescued.length, 5)
+        assert.isAtMost(rescued.length, 14)
         for (const task of tasks) {
           assert.include([1, 2], task.attempt)
           if (task.attempt === 2) assert.deepStrictEqual(task.result, { by: "survivor" })

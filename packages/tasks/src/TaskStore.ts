@@ -215,6 +215,44 @@ export declare namespace TaskStore {
   }
 
   /**
+   * One completion of a batch (`tasksComplete`): a running task held by `workerId` succeeded
+   * with `result`.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Completion {
+    readonly id: string
+    readonly workerId: string
+    readonly result: unknown
+  }
+
+  /**
+   * One failure of a batch (`tasksFail`): a running attempt held by `workerId` ended without
+   * succeeding, with `outcome` (see FailOutcome).
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Failure {
+    readonly id: string
+    readonly workerId: string
+    readonly error: TaskError
+    readonly outcome: FailOutcome
+  }
+
+  /**
+   * What became of one item of a batch: `settled` (the change was made and its event
+   * published), or `lease-lost` (the task was not running under that worker's lease: nothing
+   * changed, as `LeaseLost` from the single-task methods). Only the first item of an id
+   * repeated within one batch applies: its later items are `lease-lost`.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  export type BatchOutcome = "settled" | "lease-lost"
+
+  /**
    * A queue and whether it is paused.
    *
    * @since 0.1.0
@@ -283,6 +321,21 @@ export class TaskStore extends Context.Tag("@spindle/tasks/TaskStore")<TaskStore
     readonly workerId: string
     readonly result: unknown
   }) => Effect.Effect<TaskRecord, TaskStoreError | LeaseLost>
+
+  /**
+   * `taskComplete` for many tasks in one round trip (one statement or one transaction): each
+   * item only applies to a task still running under its worker's lease. Returns the outcome of
+   * each item, in input order; events are published once the batch is durable. The records are
+   * not returned (nothing is read back): the worker's hot path.
+   */
+  readonly tasksComplete: (params: {
+    readonly items: ReadonlyArray<TaskStore.Completion>
+  }) => Effect.Effect<ReadonlyArray<TaskStore.BatchOutcome>, TaskStoreError>
+
+  /** `taskFail` for many tasks in one round trip, as `tasksComplete`. */
+  readonly tasksFail: (params: {
+    readonly items: ReadonlyArray<TaskStore.Failure>
+  }) => Effect.Effect<ReadonlyArray<TaskStore.BatchOutcome>, TaskStoreError>
 
   /** Ends a running attempt held by `workerId` that did not succeed (see FailOutcome). */
   readonly taskFail: (params: {

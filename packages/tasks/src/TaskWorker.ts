@@ -5,7 +5,11 @@
  * whose lease expired (a crashed worker), and shuts down in two phases.
  *
  * - Claims wake on the store's push signal (`awaitWork`) with jittered polling as a backstop;
- *   a worker never claims more than it has free slots for.
+ *   a worker never claims more than it has free slots for, plus `prefetch` tasks held ahead.
+ * - Outcomes are recorded in batches (`TaskStore.tasksComplete` / `tasksFail`): one round trip
+ *   for every outcome that arrived while the previous batch was written. A slot goes to the next
+ *   task as soon as a handler ends; the task stays held (and heartbeated) until its outcome is
+ *   durable.
  * - A hard timeout interrupts the attempt (`Timeout`: retried, or `timed-out` on the last
  *   attempt); a soft timeout writes a warning to the task's log and does not interrupt.
  * - A payload that does not decode fails the task (`failed`, not retried). A typed failure is
@@ -111,8 +115,17 @@ export declare namespace TaskWorker {
     readonly heartbeatInterval?: Duration.DurationInput | undefined
     /** The polling backstop of push wake-ups, jittered ±20%. Default 1 second. */
     readonly pollInterval?: Duration.DurationInput | undefined
-    /** Tasks claimed per round trip at most. Default `concurrency`. */
+    /** Tasks claimed per round trip at most. Default `concurrency` + `prefetch`. */
     readonly claimBatchSize?: number | undefined
+    /**
+     * Tasks claimed ahead of free slots and held in memory (per queue group), so that a slot
+     * freed by a finished task takes the next task at once instead of waiting for a claim round
+     * trip: for throughput with many short tasks (`prefetch: concurrency` is a good start).
+     * Prefetched tasks are `running` in the store and leased to this worker (heartbeats renew
+     * them) while they wait; they are released at once when the worker shuts down. Default 0
+     * (claim only for free slots).
+     */
+    readonly prefetch?: number | undefined
     /** How often expired leases are rescued, jittered ±20%. Default 5 seconds. */
     readonly rescueInterval?: Duration.DurationInput | undefined
     /** How long shutdown waits for running tasks before releasing them. Default 30 seconds. */

@@ -719,6 +719,173 @@ export const taskStoreSuite = (
         }))
     })
 
+    describe("tasksComplete and tasksFail (batches)", () => {
+      it.scoped("completes the items still held, in input order, and refuses the rest", () =>
+        Effect.gen(function*() {
+          const store = yield* makeStore()
+          const [a, b, c, d, pending] = yield* insertMany(store, [
+            { name: "a", queue: "qa", payload: 0 },
+            { name: "b", payload: 0 },
+            { name: "c", payload: 0, maxAttempts: 3 },
+            { name: "d", payload: 0 },
+            { name: "p", payload: 0 }
+          ])
+          yield* claimTask(store, a!, "w1")
+          yield* claimTask(store, b!, "w1")
+          yield* claimTask(store, c!, "w2")
+          yield* claimTask(store, d!, "w1")
+          yield* TestClock.adjust("2 seconds")
+          const events = yield* collectEvents(store, undefined, 3)
+          const outcomes = yield* store.tasksComplete({
+            items: [
+              { id: a!.id, workerId: "w1", result: { rows: [1, 2], note: null } },
+              { id: c!.id, workerId: "w1", result: 1 }, // held by w2
+              { id: pending!.id, workerId: "w1", result: 1 }, // not running
+              { id: "unknown", workerId: "w1", result: 1 },
+              { id: b!.id, workerId: "w1", result: "text" },
+              { id: a!.id, workerId: "w1", result: "twice" }, // a repeated id: only the first applies
+              { id: d!.id, workerId: "w1", result: undefined }
+            ]
+          })
+          assert.deepStrictEqual(outcomes, [
+            "settled",
+            "lease-lost",
+            "lease-lost",
+            "lease-lost",
+            "settled",
+            "lease-lost",
+            "settled"
+          ])
+          const done = yield* get(store, a!.id)
+          assert.strictEqual(done.status, "succeeded")
+          assert.deepStrictEqual(done.result, { rows: [1, 2], note: null })
+          assert.strictEqual(done.finishedAt?.getTime(), T0 + 2000)
+          assert.strictEqual(done.updatedAt.getTime(), T0 + 2000)
+          assert.strictEqual(done.startedAt?.getTime(), T0)
+          assert.isNull(done.leaseOwner)
+          assert.isNull(done.leaseExpiresAt)
+          assert.isFalse(done.cancelRequested)
+          assert.strictEqual(done.attempt, 1)
+          assert.strictEqual((yield* get(store, b!.id)).result, "text")
+          assert.isNull((yield* get(store, d!.id)).result)
+          const held = yield* get(store, c!.id)
+          assert.strictEqual(held.status, "running")
+          assert.strictEqual(held.leaseOwner, "w2")
+          assert.strictEqual((yield* get(store, pending!.id)).status, "pending")
+          const published = yield* Fiber.join(events)
+          assert.deepStrictEqual(
+            published.map((e) => [e.type, e.taskId, e.status, e.attempt, e.at.getTime()]),
+            [
+              ["succeeded", a!.id, "succeeded", 1, T0 + 2000],
+              ["succeeded", b!.id, "succeeded", 1, T0 + 2000],
+              ["succeeded", d!.id, "succeeded", 1, T0 + 2000]
+            ]
+          )
+          assert.strictEqual(published[0]!.name, "a")
+          assert.strictEqual(published[0]!.queue, "qa")
+          assert.deepStrictEqual(published[0]!.result, { rows: [1, 2], note: null })
+          assert.strictEqual(published[1]!.result, "text")
+          // settled once: a second batch finds nothing running
+          assert.deepStrictEqual(
+            yield* store.tasksComplete({ items: [{ id: a!.id, workerId: "w1", result: 2 }] }),
+            ["lease-lost"]
+          )
+          assert.deepStrictEqual(yield* store.tasksComplete({ items: [] }), [])
+        }))
+
+      it.scoped("fails a batch with each item's outcome: retry, failed, dead, timed-out, cancelled", () =>
+        Effect.gen(function*() {
+          const store = yield* makeStore()
+          const names = ["retry", "failed", "dead", "timed-out", "cancelled", "other"] as const
+          const tasks = yield* insertMany(store, names.map((name) => ({ name, payload: 0, maxAttempts: 3 })))
+          for (const task of tasks) yield* claimTask(store, task, task.name === "other" ? "w2" : "w1")
+          yield* TestClock.adjust("1 second")
+          const events = yield* collectEvents(store, undefined, 5)
+          const failure = (tag: string) => ({ ...error(tag), value: { _tag: tag, n: 1 } })
+          const outcomes = yield* store.tasksFail({
+            items: [
+              {
+                id: tasks[0]!.id,
+                workerId: "w1",
+                error: failure("A"),
+                outcome: { _tag: "retry", runAt: new Date(T0 + 5000) }
+              },
+              { id: tasks[1]!.id, workerId: "w1", error: failure("B"), outcome: { _tag: "failed" } },
+              { id: tasks[2]!.id, workerId: "w1", error: failure("C"), outcome: { _tag: "dead" } },
+              { id: tasks[3]!.id, workerId: "w1", error: failure("D"), outcome: { _tag: "timed-out" } },
+              { id: tasks[4]!.id, workerId: "w1", error: failure("E"), outcome: { _tag: "cancelled" } },
+              { id: tasks[5]!.id, workerId: "w1", error: failure("F"), outcome: { _tag: "failed" } }
+            ]
+          })
+          assert.deepStrictEqual(outcomes, ["settled", "settled", "settled", "settled", "settled", "lease-lost"])
+          const retried = yield* get(store, tasks[0]!.id)
+          assert.strictEqual(retried.status, "scheduled")
+          assert.strictEqual(retried.runAt.getTime(), T0 + 5000)
+          assert.isNull(retried.finishedAt)
+          assert.isNull(retried.leaseOwner)
+          assert.strictEqual(retried.attempt, 1)
+          assert.deepStrictEqual(retried.error, failure("A"))
+          for (const [i, status] of (["failed", "dead", "timed-out", "cancelled"] as const).entries()) {
+            const task = yield* get(store, tasks[i + 1]!.id)
+            assert.strictEqual(task.status, status)
+            assert.strictEqual(task.finishedAt?.getTime(), T0 + 1000)
+            assert.strictEqual(task.runAt.getTime(), T0)
+            assert.deepStrictEqual(task.error, failure("BCDE"[i]!))
+            assert.isNull(task.leaseOwner)
+            assert.isNull(task.leaseExpiresAt)
+          }
+          assert.strictEqual((yield* get(store, tasks[5]!.id)).status, "running")
+          const published = yield* Fiber.join(events)
+          assert.deepStrictEqual(
+            published.map((e) => [e.type, e.status, e.attempt, e.error?.tag, e.at.getTime()]),
+            [
+              ["retrying", "scheduled", 1, "A", T0 + 1000],
+              ["failed", "failed", 1, "B", T0 + 1000],
+              ["dead", "dead", 1, "C", T0 + 1000],
+              ["timed-out", "timed-out", 1, "D", T0 + 1000],
+              ["cancelled", "cancelled", 1, "E", T0 + 1000]
+            ]
+          )
+          // the retried task comes back at its runAt
+          assert.strictEqual((yield* store.tasksClaim({ workerId: "w3", limit: 10, leaseMs: 1000 })).length, 0)
+          yield* TestClock.adjust("4 seconds")
+          const [again] = yield* store.tasksClaim({ workerId: "w3", limit: 10, leaseMs: 1000 })
+          assert.strictEqual(again?.id, tasks[0]!.id)
+          assert.strictEqual(again?.attempt, 2)
+          assert.deepStrictEqual(yield* store.tasksFail({ items: [] }), [])
+        }))
+
+      it.scoped("a retry in a batch wakes awaitWork", () =>
+        Effect.gen(function*() {
+          const store = yield* makeStore()
+          const task = yield* insert(store, { name: "x", payload: 0, maxAttempts: 2 })
+          yield* claimOne(store)
+          const waiter = yield* Effect.fork(store.awaitWork({ timeoutMs: 60_000 }))
+          yield* settle
+          assert.isFalse(yield* isDone(waiter))
+          yield* store.tasksFail({
+            items: [{ id: task.id, workerId: "w1", error: error("E"), outcome: { _tag: "retry", runAt: new Date(T0) } }]
+          })
+          yield* Fiber.join(waiter)
+        }))
+
+      it.scoped("a batch of many completions", () =>
+        Effect.gen(function*() {
+          const store = yield* makeStore()
+          const n = 1500
+          const tasks = yield* insertMany(store, Arr.makeBy(n, (i) => ({ name: "bulk", payload: i })))
+          const claimed = yield* store.tasksClaim({ workerId: "w1", limit: n, leaseMs: 60_000 })
+          assert.strictEqual(claimed.length, n)
+          const outcomes = yield* store.tasksComplete({
+            items: tasks.map((task) => ({ id: task.id, workerId: "w1", result: { i: task.payload } }))
+          })
+          assert.isTrue(outcomes.every((outcome) => outcome === "settled"))
+          const stats = yield* store.tasksStats({})
+          assert.strictEqual(stats.byStatus.succeeded, n)
+          assert.deepStrictEqual((yield* get(store, tasks[n - 1]!.id)).result, { i: n - 1 })
+        }))
+    })
+
     describe("tasksRelease and tasksRescue", () => {
       it.scoped("release gives held tasks back to pending and undoes the attempt", () =>
         Effect.gen(function*() {

@@ -407,7 +407,8 @@ describe("TaskWorker", () => {
       const memory = yield* MemoryStore.make
       const store: Store = {
         ...memory,
-        taskComplete: ({ id, workerId }) => Effect.fail(new LeaseLost({ taskId: id, workerId }))
+        taskComplete: ({ id, workerId }) => Effect.fail(new LeaseLost({ taskId: id, workerId })),
+        tasksComplete: ({ items }) => Effect.succeed(items.map(() => "lease-lost" as const))
       }
       const worker = yield* startWorker(store, [TaskHandlers.handler(Double, (n) => Effect.succeed(n))])
       yield* insert(store, Double, 1)
@@ -599,5 +600,156 @@ describe("TaskWorker", () => {
       assert.isTrue(Option.isSome(yield* store.taskGet({ id })))
       yield* TestClock.adjust("10 seconds")
       assert.isTrue(Option.isNone(yield* store.taskGet({ id })))
+    }))
+  it.scoped("outcomes are recorded in batches: those that arrive while one is written go in the next", () =>
+    Effect.gen(function*() {
+      const memory = yield* MemoryStore.make
+      const firstWrite = yield* Deferred.make<void>()
+      const unblock = yield* Deferred.make<void>()
+      const batches: Array<ReadonlyArray<string>> = []
+      const store: Store = {
+        ...memory,
+        tasksComplete: (params) =>
+          Effect.gen(function*() {
+            batches.push(params.items.map((item) => item.id))
+            if (batches.length === 1) {
+              yield* Deferred.succeed(firstWrite, undefined)
+              yield* Deferred.await(unblock)
+            }
+            return yield* memory.tasksComplete(params)
+          })
+      }
+      const first = yield* insert(store, Double, 0)
+      const worker = yield* startWorker(store, [TaskHandlers.handler(Double, (n) => Effect.succeed(n * 2))], {
+        concurrency: 4
+      })
+      yield* Deferred.await(firstWrite)
+      // While the first batch is being written, the freed slot runs the next tasks.
+      const rest = yield* Effect.forEach([1, 2, 3, 4, 5], (n) => insert(store, Double, n))
+      yield* eventually(
+        Effect.map(worker.stats, (stats) => stats.claimed === 6 && stats.running === 6),
+        "all handled, outcomes waiting"
+      )
+      for (let i = 0; i < 100; i++) yield* Effect.yieldNow()
+      // Not recorded yet: no task is reported succeeded before its outcome is durable.
+      assert.strictEqual((yield* worker.stats).succeeded, 0)
+      assert.strictEqual((yield* get(store, first.id)).status, "running")
+      yield* Deferred.succeed(unblock, undefined)
+      for (const task of [first, ...rest]) yield* eventually(statusIs(store, task.id, "succeeded"), task.id)
+      assert.deepStrictEqual(batches, [[first.id], rest.map((task) => task.id)])
+      const stats = yield* worker.stats
+      assert.strictEqual(stats.succeeded, 6)
+      assert.strictEqual(stats.running, 0)
+      assert.strictEqual(yield* Task.decodeSuccess(Double, (yield* get(store, rest[4]!.id)).result), 10)
+    }))
+
+  it.scoped("failures are recorded in batches with their outcome", () =>
+    Effect.gen(function*() {
+      const store = yield* MemoryStore.make
+      const Flaky = Task.make("flaky", {
+        payload: Schema.Number,
+        success: Schema.Number,
+        failure: Boom,
+        maxAttempts: 2,
+        retry: RetryPolicy.fixed({ delay: "1 second", maxAttempts: 2 })
+      })
+      const worker = yield* startWorker(store, [
+        TaskHandlers.handler(Flaky, (code) => Effect.fail(new Boom({ code })))
+      ], { concurrency: 3 })
+      const tasks = yield* Effect.forEach([1, 2, 3], (n) => insert(store, Flaky, n))
+      for (const task of tasks) yield* eventually(statusIs(store, task.id, "scheduled"), task.id)
+      assert.strictEqual((yield* worker.stats).retried, 3)
+      yield* TestClock.adjust("1 second")
+      for (const task of tasks) yield* eventually(statusIs(store, task.id, "dead"), task.id)
+      const stats = yield* worker.stats
+      assert.strictEqual(stats.dead, 3)
+      assert.strictEqual(stats.running, 0)
+      assert.strictEqual((yield* get(store, tasks[0]!.id)).error?.tag, "Boom")
+    }))
+
+  it.scoped("prefetch: claims ahead of free slots, runs at most concurrency at once", () =>
+    Effect.gen(function*() {
+      const store = yield* MemoryStore.make
+      const gate = yield* Deferred.make<void>()
+      let active = 0
+      let peak = 0
+      const Gated = Task.make("gated", { payload: Schema.Number, success: Schema.Number, failure: Schema.Void })
+      const ids = yield* Effect.forEach(
+        [1, 2, 3, 4, 5, 6, 7, 8],
+        (n) => Effect.map(insert(store, Gated, n), (t) => t.id)
+      )
+      const worker = yield* startWorker(store, [
+        TaskHandlers.handler(Gated, (n) =>
+          Effect.acquireUseRelease(
+            Effect.sync(() => {
+              active++
+              peak = Math.max(peak, active)
+            }),
+            () => Effect.as(Deferred.await(gate), n),
+            () => Effect.sync(() => active--)
+          ))
+      ], { concurrency: 2, prefetch: 3 })
+      yield* eventually(Effect.sync(() => active === 2), "two running")
+      yield* eventually(Effect.map(worker.stats, (stats) => stats.claimed === 5), "three prefetched")
+      for (let i = 0; i < 200; i++) yield* Effect.yieldNow()
+      assert.strictEqual(active, 2)
+      // held: two running and three waiting, all leased to this worker
+      const running = yield* store.tasksList({ filter: { status: ["running"] } })
+      assert.strictEqual(running.items.length, 5)
+      assert.isTrue(running.items.every((task) => task.leaseOwner === "w1"))
+      assert.strictEqual((yield* worker.stats).running, 5)
+      // the leases of prefetched tasks are renewed by the heartbeat too
+      yield* TestClock.adjust("20 seconds")
+      yield* TestClock.adjust("20 seconds")
+      assert.deepStrictEqual(yield* store.tasksRescue({}), [])
+      yield* Deferred.succeed(gate, undefined)
+      for (const id of ids) yield* eventually(statusIs(store, id, "succeeded"), id)
+      assert.strictEqual(peak, 2)
+      assert.strictEqual((yield* worker.stats).succeeded, 8)
+    }))
+
+  it.effect("shutdown releases prefetched tasks at once, before the grace period", () =>
+    Effect.gen(function*() {
+      const storeScope = yield* Scope.make()
+      const store = yield* Scope.extend(MemoryStore.make, storeScope)
+      const scope = yield* Scope.make()
+      const Sleepy = Task.make("sleepy", { payload: Schema.Number, success: Schema.Number, failure: Schema.Void })
+      const started = new Set<number>()
+      const tasks = yield* Effect.forEach([1, 2, 3], (n) => insert(store, Sleepy, n))
+      const worker = yield* Scope.extend(
+        startWorker(store, [
+          TaskHandlers.handler(Sleepy, (n) =>
+            Effect.zipRight(Effect.sync(() => started.add(n)), Effect.as(Effect.sleep(Duration.seconds(60)), n)))
+        ], { concurrency: 1, prefetch: 2, shutdownGrace: "10 seconds" }),
+        scope
+      )
+      yield* eventually(
+        Effect.sync(() =>
+          started.size === 1
+        ),
+        "one started"
+      )
+      yield* eventually(Effect.map(worker.stats, (stats) => stats.claimed === 3), "two prefetched")
+      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+      // the two prefetched tasks are back at once (their attempt undone); the running one waits
+      yield* eventually(
+        Effect.map(store.tasksList({ filter: { status: ["pending"] } }), (page) => page.items.length === 2),
+        "prefetched released"
+      )
+      for (const task of tasks.slice(1)) assert.strictEqual((yield* get(store, task.id)).attempt, 0)
+      assert.strictEqual((yield* get(store, tasks[0]!.id)).status, "running")
+      assert.strictEqual(started.size, 1)
+      yield* TestClock.adjust("11 seconds")
+      yield* eventually(statusIs(store, tasks[0]!.id, "pending"), "the running one released after the grace")
+      yield* closing.await
+      assert.strictEqual((yield* worker.stats).released, 3)
+      yield* Scope.close(storeScope, Exit.void)
+    }))
+
+  it.scoped("invalid prefetch dies with IllegalArgumentException", () =>
+    Effect.gen(function*() {
+      const store = yield* MemoryStore.make
+      const exit = yield* Effect.exit(startWorker(store, [], { prefetch: -1 }))
+      assert.isTrue(Exit.isFailure(exit) && exit.cause._tag === "Die")
     }))
 })

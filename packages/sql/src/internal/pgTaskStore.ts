@@ -1,5 +1,7 @@
 /**
  * The Postgres task store: one statement per method, claims with `FOR UPDATE SKIP LOCKED`,
+ * the worker's batches of outcomes (`tasksComplete`, `tasksFail`) one `UPDATE … FROM
+ * jsonb_to_recordset` each,
  * wake-ups and lifecycle events across processes through LISTEN/NOTIFY on one channel per
  * schema.
  *
@@ -7,7 +9,8 @@
  * as the statement has returned, and queues them for a background fiber that sends them to the
  * other processes with `pg_notify` (many events per notification, each payload under the
  * 8000-byte limit; a `result` or `error` too big to fit is left out, and the reader gets it from
- * the task). Nothing is written per transition beyond the task row itself, and a batch of
+ * the task). Events alone wait up to `EVENT_BATCH_MS` for more before they are sent (wake-ups
+ * go at once): a busy worker's claims and completions share one round trip. Nothing is written per transition beyond the task row itself, and a batch of
  * claims or inserts costs one extra round trip in the background, not one per task: that is
  * why events are not kept in a table. The price: `sequence` is a per-process counter (no SSE
  * `Last-Event-ID` resumption across restarts), and a process that dies between its commit and
@@ -51,6 +54,8 @@ const HOUR = 3_600_000
 /** Postgres refuses NOTIFY payloads of 8000 bytes or more. */
 const MAX_PAYLOAD_BYTES = 7_900
 const MAX_EVENT_BYTES = 4_000
+/** How long the sender waits for more events before a notification of events alone. */
+const EVENT_BATCH_MS = 10
 
 /** @internal */
 export interface Options {
@@ -197,17 +202,28 @@ export const make = (
     const send = (items: ReadonlyArray<Outgoing>) =>
       items.length === 0 ?
         Effect.void :
-        sql`SELECT pg_notify(${channel}, p) FROM unnest(${packPayloads(origin, items)}::text[]) AS p`.withoutTransform
+        // the payloads as one JSON array: node-postgres escapes a text[] literal character by character
+        sql`SELECT pg_notify(${channel}, p) FROM json_array_elements_text(${
+          JSON.stringify(packPayloads(origin, items))
+        }::json) AS p`.withoutTransform
           .pipe(
             Effect.catchAllCause((cause) => Effect.logWarning("PgTaskStore: NOTIFY failed", cause))
           )
 
-    // The sender: everything queued since the last round trip goes out in one statement.
+    // The sender: everything queued since the last round trip goes out in one statement. A
+    // wake-up goes at once; events alone wait `EVENT_BATCH_MS` for more (a busy worker makes a
+    // claim and a few batches of completions in that time: one round trip instead of several,
+    // each costing both processes about a millisecond on a loaded machine). It runs on the live
+    // clock, as the listener.
     yield* Effect.gen(function*() {
       const first = yield* Queue.take(outbox)
-      const rest = yield* Queue.takeAll(outbox)
-      yield* send([first, ...Chunk.toReadonlyArray(rest)])
-    }).pipe(Effect.forever, Effect.forkScoped)
+      let items = [first, ...Chunk.toReadonlyArray(yield* Queue.takeAll(outbox))]
+      if (!items.some((item) => item._tag === "work")) {
+        yield* Effect.sleep(EVENT_BATCH_MS)
+        items = items.concat(Chunk.toReadonlyArray(yield* Queue.takeAll(outbox)))
+      }
+      yield* send(items)
+    }).pipe(Effect.forever, Effect.withClock(Clock.make()), Effect.forkScoped)
     // On close (after the sender stopped), what is still queued goes out: a worker's last
     // releases reach the other processes.
     yield* Effect.addFinalizer(() => Effect.flatMap(Queue.takeAll(outbox), (rest) => send(Chunk.toReadonlyArray(rest))))
@@ -226,8 +242,11 @@ export const make = (
         return Option.isSome(yield* Deferred.await(heard).pipe(Effect.timeoutOption(timeout)))
       })
 
+    // Every process hears its own notifications too: those are skipped unparsed (all but the probes).
+    const ownPrefix = JSON.stringify({ o: origin }).slice(0, -1)
     const onMessage = (payload: string) =>
       Effect.suspend(() => {
+        if (payload.startsWith(ownPrefix) && !payload.startsWith(`${ownPrefix},"probe"`)) return Effect.void
         let message: Message
         try {
           message = JSON.parse(payload) as Message
@@ -368,12 +387,16 @@ export const make = (
         const now = yield* Clock.currentTimeMillis
         // The paused queues are read once (an InitPlan), so the claim walks the partial index in
         // claim order and stops after `limit` rows (an anti-join would sort every claimable row).
+        // The COALESCE hides the filter from the row estimator: `queue <> ALL (<unknown array>)`
+        // is estimated from the queues' distinct count (close to no rows with one queue), and
+        // the planner then prefers a bitmap scan and a sort of every claimable row (EXPLAIN
+        // ANALYZE with 20,000 pending and 200,000 finished rows: 9-80 ms instead of 0.1 ms).
         const claimed = yield* queryTasks(
           "tasksClaim",
           sql`WITH next AS (
               SELECT c.id, c.priority, c.run_at FROM ${tasks} c
               WHERE c.status IN ('pending', 'scheduled') AND c.run_at <= ${now}
-                AND c.queue <> ALL (ARRAY(SELECT queue FROM ${pausedTable}))
+                AND COALESCE(c.queue <> ALL (ARRAY(SELECT queue FROM ${pausedTable})), TRUE)
                 ${queues === undefined ? sql`` : sql`AND c.queue = ANY(${queues}::text[])`}
                 ${names === undefined ? sql`` : sql`AND c.name = ANY(${names}::text[])`}
               ORDER BY c.priority, c.run_at, c.id
@@ -466,6 +489,115 @@ export const make = (
         if (outcome._tag === "retry") yield* signalWork
         return task
       })
+
+    /** A row changed by a batch settle. */
+    interface SettledRow {
+      readonly id: string
+      readonly name: string
+      readonly queue: string
+      readonly attempt: number
+    }
+
+    /**
+     * Settles a batch in one statement: `run` gets the JSON of the first item of each id and
+     * returns the rows it changed; `eventOf` makes the event of each. Outcomes in input order.
+     */
+    const settleMany = <I extends { readonly id: string; readonly workerId: string }>(
+      operation: string,
+      items: ReadonlyArray<I>,
+      encode: (item: I) => object,
+      run: (json: string, now: number) => Statement.Statement<SettledRow>,
+      eventOf: (item: I, row: SettledRow, now: number) => WireEvent
+    ): Effect.Effect<ReadonlyArray<TaskStore.TaskStore.BatchOutcome>, StoreError> =>
+      Effect.gen(function*() {
+        if (items.length === 0) return []
+        const firsts = new Map<string, I>()
+        for (const item of items) if (!firsts.has(item.id)) firsts.set(item.id, item)
+        const now = yield* Clock.currentTimeMillis
+        const rows = yield* query(operation, run(JSON.stringify(Array.from(firsts.values(), encode)), now))
+        const settled = new Map<string, SettledRow>()
+        for (const row of rows) settled.set(row.id, row)
+        const outcomes: Array<TaskStore.TaskStore.BatchOutcome> = []
+        const events: Array<WireEvent> = []
+        for (const item of items) {
+          const row = settled.get(item.id)
+          if (row === undefined || firsts.get(item.id) !== item) {
+            outcomes.push("lease-lost")
+            continue
+          }
+          events.push(eventOf(item, row, now))
+          outcomes.push("settled")
+        }
+        yield* publish(events)
+        return outcomes
+      })
+
+    const tasksComplete: Service["tasksComplete"] = ({ items }) => {
+      const results = new Map<string, string>()
+      return settleMany(
+        "tasksComplete",
+        items,
+        (item) => {
+          const result = jsonText(item.result)
+          results.set(item.id, result)
+          return { i: item.id, w: item.workerId, r: result }
+        },
+        (json, now) =>
+          sql<SettledRow>`UPDATE ${tasks} t SET
+              status = 'succeeded', result = x.r::jsonb, finished_at = ${now}, updated_at = ${now},
+              lease_owner = NULL, lease_expires_at = NULL, cancel_requested = FALSE
+            FROM jsonb_to_recordset(${json}::jsonb) AS x(i TEXT, w TEXT, r TEXT)
+            WHERE t.id = x.i AND t.status = 'running' AND t.lease_owner = x.w
+            RETURNING t.id, t.name, t.queue, t.attempt`,
+        (item, row, now) => ({
+          type: "succeeded",
+          taskId: row.id,
+          name: row.name,
+          queue: row.queue,
+          status: "succeeded",
+          attempt: row.attempt,
+          at: now,
+          result: JSON.parse(results.get(item.id)!) as unknown
+        })
+      )
+    }
+
+    const tasksFail: Service["tasksFail"] = ({ items }) =>
+      Effect.tap(
+        settleMany(
+          "tasksFail",
+          items,
+          ({ error, id, outcome, workerId }) => ({
+            i: id,
+            w: workerId,
+            s: outcome._tag === "retry" ? "scheduled" : outcome._tag,
+            e: JSON.stringify(error),
+            t: outcome._tag === "retry" ? outcome.runAt.getTime() : null
+          }),
+          (json, now) =>
+            sql<SettledRow>`UPDATE ${tasks} t SET
+                status = x.s, error = x.e::jsonb, run_at = COALESCE(x.t, t.run_at),
+                finished_at = CASE WHEN x.s = 'scheduled' THEN NULL ELSE ${now}::bigint END, updated_at = ${now},
+                lease_owner = NULL, lease_expires_at = NULL, cancel_requested = FALSE
+              FROM jsonb_to_recordset(${json}::jsonb) AS x(i TEXT, w TEXT, s TEXT, e TEXT, t BIGINT)
+              WHERE t.id = x.i AND t.status = 'running' AND t.lease_owner = x.w
+              RETURNING t.id, t.name, t.queue, t.attempt`,
+          ({ error, outcome }, row, now) => ({
+            type: outcome._tag === "retry" ? "retrying" : outcome._tag,
+            taskId: row.id,
+            name: row.name,
+            queue: row.queue,
+            status: outcome._tag === "retry" ? "scheduled" : outcome._tag,
+            attempt: row.attempt,
+            at: now,
+            error: JSON.parse(JSON.stringify(error)) as TaskRecord.TaskError
+          })
+        ),
+        (outcomes) =>
+          outcomes.some((outcome, i) => outcome === "settled" && items[i]!.outcome._tag === "retry")
+            ? signalWork
+            : Effect.void
+      )
 
     const tasksRelease: Service["tasksRelease"] = ({ ids, workerId }) =>
       Effect.gen(function*() {
@@ -838,7 +970,9 @@ export const make = (
       tasksClaim,
       tasksHeartbeat,
       taskComplete,
+      tasksComplete,
       taskFail,
+      tasksFail,
       tasksRelease,
       tasksRescue,
       taskCancel,

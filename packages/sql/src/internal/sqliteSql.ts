@@ -22,6 +22,14 @@ export const idChunk = 10000
 
 type Rows = Effect.Effect<ReadonlyArray<Record<string, unknown>>, SqlError>
 
+/** What a batch settle returns per row changed. @internal */
+export interface SettledRow {
+  readonly id: string
+  readonly name: string
+  readonly queue: string
+  readonly attempt: number | bigint
+}
+
 /** @internal */
 export const makeQueries = (client: SqlClient.SqlClient, tables: SqliteTables) => {
   const sql = client.withoutTransforms()
@@ -121,6 +129,35 @@ export const makeQueries = (client: SqlClient.SqlClient, tables: SqliteTables) =
             updated_at = ${params.now}, lease_owner = NULL, lease_expires_at = NULL, cancel_requested = 0
           WHERE id = ${params.id} AND status = 'running' AND lease_owner = ${params.workerId}
           RETURNING *`,
+
+    /**
+     * Completes many running tasks held by their items' workers, in one statement. `items` is a
+     * JSON array of `{ i: id, w: workerId, r: result as JSON text }`.
+     */
+    completeMany: (params: { readonly items: string; readonly now: number }) =>
+      sql<SettledRow>`UPDATE ${tasks}
+        SET status = 'succeeded', result = r.r_result, finished_at = ${params.now},
+          updated_at = ${params.now}, lease_owner = NULL, lease_expires_at = NULL, cancel_requested = 0
+        FROM (SELECT value ->> 'i' AS r_id, value ->> 'w' AS r_worker, value ->> 'r' AS r_result
+          FROM json_each(${params.items})) AS r
+        WHERE id = r.r_id AND status = 'running' AND lease_owner = r.r_worker
+        RETURNING id, name, queue, attempt`,
+
+    /**
+     * Ends many running attempts held by their items' workers, in one statement. `items` is a
+     * JSON array of `{ i: id, w: workerId, s: status, e: error as JSON text, t: runAt | null }`;
+     * `scheduled` (a retry) keeps `finished_at` null.
+     */
+    failMany: (params: { readonly items: string; readonly now: number }) =>
+      sql<SettledRow>`UPDATE ${tasks}
+        SET status = r.r_status, error = r.r_error, run_at = coalesce(r.r_run_at, run_at),
+          finished_at = CASE WHEN r.r_status = 'scheduled' THEN NULL ELSE ${params.now} END,
+          updated_at = ${params.now}, lease_owner = NULL, lease_expires_at = NULL, cancel_requested = 0
+        FROM (SELECT value ->> 'i' AS r_id, value ->> 'w' AS r_worker, value ->> 's' AS r_status,
+            value ->> 'e' AS r_error, value ->> 't' AS r_run_at
+          FROM json_each(${params.items})) AS r
+        WHERE id = r.r_id AND status = 'running' AND lease_owner = r.r_worker
+        RETURNING id, name, queue, attempt`,
 
     release: (params: { readonly workerId: string; readonly ids: ReadonlyArray<string>; readonly now: number }): Rows =>
       sql`UPDATE ${tasks}

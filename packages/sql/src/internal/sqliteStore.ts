@@ -7,7 +7,9 @@
  *   own (an UPDATE takes the write lock when it starts). Writes run under an in-process lock and
  *   publish their events once committed, in commit order.
  * - Status changes are conditional UPDATEs (`… WHERE status = … AND lease_owner = …
- *   RETURNING *`): no row back means the task moved on (LeaseLost, IllegalTransition).
+ *   RETURNING *`): no row back means the task moved on (LeaseLost, IllegalTransition). The
+ *   worker's batches (`tasksComplete`, `tasksFail`) are one `UPDATE … FROM json_each(?)` each,
+ *   returning only the columns of the events (no row decoding).
  * - Events are per process (a PubSub with a per-process sequence); `awaitWork` wakes on this
  *   process's changes and on `PRAGMA data_version`, which moves when another process commits.
  *
@@ -22,6 +24,7 @@ import type { ParseResult } from "effect"
 import { Cause, Clock, Deferred, Duration, Effect, Either, Exit, Option, PubSub, Scope, Stream } from "effect"
 import type { SqliteTables } from "./sqliteMigrations.js"
 import { migrate, prefixPattern, tablesOf } from "./sqliteMigrations.js"
+import type { SettledRow } from "./sqliteSql.js"
 import { idChunk, insertChunk, makeQueries } from "./sqliteSql.js"
 import type { NewTaskColumns } from "./taskRow.js"
 import {
@@ -269,7 +272,17 @@ export const make = (
           }
           effects.wake = inserted.size > 0
           return results
-        }))
+        }), !singleStatementInsert(tasks))
+
+    /**
+     * An insert that is one INSERT statement (one chunk, no idempotency key that could make it
+     * read the existing task back) is atomic on its own: no transaction (two round trips fewer).
+     */
+    const singleStatementInsert = (tasks: ReadonlyArray<TaskRecord.NewTask>): boolean => {
+      if (tasks.length > insertChunk) return false
+      for (const task of tasks) if (task.idempotencyKey !== undefined && task.idempotencyKey !== null) return false
+      return true
+    }
 
     const claimOrder = (a: TaskRecord.TaskRecord, b: TaskRecord.TaskRecord): number => {
       const p = TaskStore.comparePriority(a.priority, b.priority)
@@ -351,6 +364,102 @@ export const make = (
             }
           }))
         ), false)
+
+    /**
+     * Settles a batch in one statement: `run` gets the JSON of the first item of each id and
+     * returns the rows it changed; `onSettled` records the event of each. Outcomes in input order.
+     */
+    const settleMany = <I extends { readonly id: string; readonly workerId: string }>(
+      operation: string,
+      items: ReadonlyArray<I>,
+      encode: (item: I) => object,
+      run: (json: string, now: number) => Effect.Effect<ReadonlyArray<SettledRow>, SqlError>,
+      onSettled: (
+        item: I,
+        row: SettledRow,
+        now: number,
+        effects: { events: Array<TaskEvent.TaskEvent>; wake: boolean }
+      ) => void
+    ): Effect.Effect<ReadonlyArray<TaskStore.TaskStore.BatchOutcome>, TaskStore.TaskStoreError> => {
+      if (items.length === 0) return Effect.succeed([])
+      const firsts = new Map<string, I>()
+      for (const item of items) if (!firsts.has(item.id)) firsts.set(item.id, item)
+      const json = JSON.stringify(Array.from(firsts.values(), encode))
+      return write(operation, (now, effects) =>
+        Effect.map(run(json, now), (rows) => {
+          const settled = new Map<string, SettledRow>()
+          for (const row of rows) settled.set(row.id, row)
+          const outcomes: Array<TaskStore.TaskStore.BatchOutcome> = []
+          for (const item of items) {
+            const row = settled.get(item.id)
+            if (row === undefined || firsts.get(item.id) !== item) {
+              outcomes.push("lease-lost")
+              continue
+            }
+            onSettled(item, row, now, effects)
+            outcomes.push("settled")
+          }
+          return outcomes
+        }), false)
+    }
+
+    const settledEvent = (
+      type: TaskEvent.TaskEventType,
+      row: SettledRow,
+      status: TaskStatus.TaskStatus,
+      now: number,
+      extra: Pick<TaskEvent.TaskEvent, "error" | "result">
+    ): TaskEvent.TaskEvent => ({
+      sequence: ++sequence,
+      type,
+      taskId: row.id,
+      name: row.name,
+      queue: row.queue,
+      status,
+      attempt: Number(row.attempt),
+      at: new Date(now),
+      ...extra
+    })
+
+    const tasksComplete: Service["tasksComplete"] = ({ items }) => {
+      const results = new Map<string, string>()
+      return settleMany(
+        "tasksComplete",
+        items,
+        (item) => {
+          const result = encodeJson(item.result)
+          results.set(item.id, result)
+          return { i: item.id, w: item.workerId, r: result }
+        },
+        (json, now) => q.completeMany({ items: json, now }),
+        (item, row, now, effects) => {
+          const result = JSON.parse(results.get(item.id)!) as unknown
+          effects.events.push(settledEvent("succeeded", row, "succeeded", now, { result }))
+        }
+      )
+    }
+
+    const tasksFail: Service["tasksFail"] = ({ items }) =>
+      settleMany(
+        "tasksFail",
+        items,
+        ({ error, id, outcome, workerId }) => ({
+          i: id,
+          w: workerId,
+          s: outcome._tag === "retry" ? "scheduled" : outcome._tag,
+          e: encodeJson(error),
+          t: outcome._tag === "retry" ? outcome.runAt.getTime() : null
+        }),
+        (json, now) => q.failMany({ items: json, now }),
+        ({ error, outcome }, row, now, effects) => {
+          const status = outcome._tag === "retry" ? "scheduled" : outcome._tag
+          const stored = JSON.parse(encodeJson(error)) as TaskRecord.TaskError
+          effects.events.push(
+            settledEvent(outcome._tag === "retry" ? "retrying" : outcome._tag, row, status, now, { error: stored })
+          )
+          if (outcome._tag === "retry") effects.wake = true
+        }
+      )
 
     const tasksRelease: Service["tasksRelease"] = ({ ids, workerId }) =>
       ids.length === 0 ? Effect.succeed(0) : write("tasksRelease", (now, effects) =>
@@ -650,7 +759,9 @@ export const make = (
       tasksClaim,
       tasksHeartbeat,
       taskComplete,
+      tasksComplete,
       taskFail,
+      tasksFail,
       tasksRelease,
       tasksRescue,
       taskCancel,

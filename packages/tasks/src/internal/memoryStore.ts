@@ -320,6 +320,49 @@ export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(funct
       })
     ).pipe(Effect.catchTag("IllegalTransition", Effect.die))
 
+  /** Settles each item with `apply` (which sees a task running under the item's lease). */
+  const settleMany = <I extends { readonly id: string; readonly workerId: string }>(
+    items: ReadonlyArray<I>,
+    apply: (task: TaskRecord, item: I, now: number, events: Array<TaskEvent>) => void
+  ) =>
+    atomically<ReadonlyArray<TaskStore.BatchOutcome>, never>((now, events) => {
+      const outcomes: Array<TaskStore.BatchOutcome> = []
+      // Only the first item of an id applies (as the SQL stores, which update a row once).
+      const seen = new Set<string>()
+      for (const item of items) {
+        const task = tasks.get(item.id)
+        const first = !seen.has(item.id)
+        seen.add(item.id)
+        if (!first || task === undefined || task.status !== "running" || task.leaseOwner !== item.workerId) {
+          outcomes.push("lease-lost")
+          continue
+        }
+        apply(task, item, now, events)
+        outcomes.push("settled")
+      }
+      return Either.right(outcomes)
+    })
+
+  const tasksComplete: Service["tasksComplete"] = ({ items }) =>
+    settleMany(items, (task, item, now, events) => {
+      const next = Either.getOrThrow(leaveRunning(task, "succeeded", now, { result: jsonCopy(item.result) }))
+      put(next)
+      events.push(event("succeeded", next, { result: next.result }))
+    })
+
+  const tasksFail: Service["tasksFail"] = ({ items }) =>
+    settleMany(items, (task, { error, outcome }, now, events) => {
+      const to: TaskStatus = outcome._tag === "retry" ? "scheduled" : outcome._tag
+      const stored = jsonCopy(error) as TaskError
+      const fields: Partial<TaskRecord> = outcome._tag === "retry"
+        ? { error: stored, runAt: new Date(outcome.runAt.getTime()) }
+        : { error: stored }
+      const next = Either.getOrThrow(leaveRunning(task, to, now, fields))
+      put(next)
+      events.push(event(outcome._tag === "retry" ? "retrying" : outcome._tag, next, { error: stored }))
+      if (outcome._tag === "retry") signal()
+    })
+
   const tasksRelease: Service["tasksRelease"] = ({ ids, workerId }) =>
     atomically((now, events) => {
       let released = 0
@@ -624,7 +667,9 @@ export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(funct
     tasksClaim,
     tasksHeartbeat,
     taskComplete,
+    tasksComplete,
     taskFail,
+    tasksFail,
     tasksRelease,
     tasksRescue,
     taskCancel,

@@ -8,10 +8,13 @@ import {
   Effect,
   ExecutionStrategy,
   Fiber,
+  FiberRef,
   Metric,
+  MetricLabel,
   Option,
   Queue,
   Random,
+  Runtime,
   Schedule,
   Scope,
   Stream
@@ -22,7 +25,7 @@ import { TaskHandlers } from "../TaskHandlers.js"
 import type { HandlerError } from "../TaskHandlers.js"
 import * as Metrics from "../TaskMetrics.js"
 import type { TaskError, TaskRecord } from "../TaskRecord.js"
-import type { LeaseLost, TaskStoreError } from "../TaskStore.js"
+import type { TaskStoreError } from "../TaskStore.js"
 import { TaskStore } from "../TaskStore.js"
 import type * as TaskWorker from "../TaskWorker.js"
 import { runSchedules } from "./cron.js"
@@ -36,6 +39,8 @@ interface Group {
   readonly queues: ReadonlyArray<string> | undefined
   readonly limit: number
   active: number
+  /** Tasks claimed ahead of free slots, in claim order (see `prefetch`). */
+  readonly prefetched: Array<Running>
 }
 
 interface Config {
@@ -48,6 +53,7 @@ interface Config {
   readonly rescueMs: number
   readonly graceMs: number
   readonly batchSize: number
+  readonly prefetch: number
   readonly progressMs: number
 }
 
@@ -68,6 +74,14 @@ const positiveInt = (value: number | undefined, fallback: number, field: string)
   return n
 }
 
+const nonNegativeInt = (value: number | undefined, fallback: number, field: string): number => {
+  const n = value ?? fallback
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new Cause.IllegalArgumentException(`TaskWorker: ${field} must be an integer >= 0`)
+  }
+  return n
+}
+
 /** @internal */
 export const defaultWorkerId = (): string =>
   `${os.hostname()}-${process.pid}-${Math.floor(Math.random() * 36 ** 6).toString(36).padStart(6, "0")}`
@@ -82,17 +96,19 @@ const resolve = (options: TaskWorker.TaskWorker.Options): Config => {
       "TaskWorker: heartbeatInterval must be positive and shorter than the lease"
     )
   }
+  const prefetch = nonNegativeInt(options.prefetch, 0, "prefetch")
   const queues = options.queues
   let groups: Array<Group>
-  if (queues === undefined) groups = [{ queues: undefined, limit: concurrency, active: 0 }]
+  if (queues === undefined) groups = [{ queues: undefined, limit: concurrency, active: 0, prefetched: [] }]
   else if (Array.isArray(queues)) {
-    groups = [{ queues: queues as ReadonlyArray<string>, limit: concurrency, active: 0 }]
+    groups = [{ queues: queues as ReadonlyArray<string>, limit: concurrency, active: 0, prefetched: [] }]
   } else {
     const record = queues as { readonly [queue: string]: TaskWorker.TaskWorker.QueueOptions }
     groups = Object.keys(record).map((queue) => ({
       queues: [queue],
       limit: positiveInt(record[queue]!.concurrency, concurrency, `queues.${queue}.concurrency`),
-      active: 0
+      active: 0,
+      prefetched: []
     }))
   }
   return {
@@ -104,7 +120,8 @@ const resolve = (options: TaskWorker.TaskWorker.Options): Config => {
     pollMs: Math.max(1, millis(options.pollInterval, 1_000, "pollInterval")),
     rescueMs: Math.max(1, millis(options.rescueInterval, 5_000, "rescueInterval")),
     graceMs: millis(options.shutdownGrace, 30_000, "shutdownGrace"),
-    batchSize: positiveInt(options.claimBatchSize, concurrency, "claimBatchSize"),
+    batchSize: positiveInt(options.claimBatchSize, concurrency + prefetch, "claimBatchSize"),
+    prefetch,
     progressMs: Math.max(1, millis(options.progressInterval, 1_000, "progressInterval"))
   }
 }
@@ -246,7 +263,27 @@ interface Running {
   readonly group: Group
   handler: Fiber.RuntimeFiber<unknown, AttemptError> | undefined
   stop: Stop | undefined
+  /** Whether the entry still holds one of the worker's slots (until its handler ended). */
+  slot: boolean
 }
+
+/** An outcome waiting for the settler's next batch. */
+type Settlement =
+  | {
+    readonly _tag: "complete"
+    readonly record: TaskRecord
+    readonly item: TaskStore.Completion
+    readonly resume: (settled: boolean) => void
+  }
+  | {
+    readonly _tag: "fail"
+    readonly record: TaskRecord
+    readonly item: TaskStore.Failure
+    readonly resume: (settled: boolean) => void
+  }
+
+/** Outcomes recorded per round trip at most. */
+const settleBatchMax = 1_000
 
 const storeRetry = Schedule.exponential("100 millis").pipe(Schedule.intersect(Schedule.recurs(3)))
 
@@ -259,6 +296,10 @@ export const make = (
     const { concurrency, groups, workerId } = config
     const store = yield* TaskStore
     const handlers = yield* TaskHandlers
+    // The worker's clock, read synchronously on the hot path (a TestClock in tests).
+    const clock = yield* Effect.clock
+    // Handler fibers are forked from this runtime (the services and fiber refs of `make`).
+    const runtime = yield* Effect.runtime<never>()
     const scope = yield* Effect.scope
     // Task fibers live in a child scope closed after the shutdown finalizer below has run.
     const tasksScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
@@ -269,7 +310,19 @@ export const make = (
       limits.set(name, yield* makeLimits(name, l))
     }
     const reporter = makeReporter({ store, workerId, intervalMs: config.progressMs })
+    /** Tasks held by this worker: running, or waiting for their outcome to be recorded. */
     const running = new Map<string, Running>()
+    // Handlers still running when the worker's scope closes (after the shutdown) are interrupted.
+    yield* Scope.addFinalizer(
+      tasksScope,
+      Effect.suspend(() => {
+        const fibers: Array<Fiber.RuntimeFiber<unknown, AttemptError>> = []
+        for (const entry of running.values()) if (entry.handler !== undefined) fibers.push(entry.handler)
+        return Fiber.interruptAll(fibers)
+      })
+    )
+    /** Slots taken (tasks whose handler has not ended). */
+    let active = 0
     const releasable: Array<string> = []
     const counts = {
       claimed: 0,
@@ -298,111 +351,197 @@ export const make = (
 
     // --- settling an attempt -------------------------------------------------
 
-    const write = <A>(
-      record: TaskRecord,
-      effect: Effect.Effect<A, LeaseLost | TaskStoreError>
-    ): Effect.Effect<boolean> =>
-      effect.pipe(
-        Effect.retry({ schedule: storeRetry, while: (e) => e._tag === "TaskStoreError" }),
-        Effect.as(true),
-        Effect.catchAll((error) => {
-          if (error._tag === "LeaseLost") counts.lost++
-          return Effect.as(
-            (error._tag === "LeaseLost" ? Effect.logDebug : Effect.logWarning)(
-              `spindle: the outcome of an attempt was not recorded: ${error.message}`
-            ).pipe(Effect.annotateLogs(logAnnotations(record))),
-            false
-          )
+    // Metrics tagged by task name (and outcome), updated through their hooks: `Metric.tagged`
+    // builds its tag array on every update, so the registry entry is looked up (hashing the
+    // key) each time; an update with the same array is a cached lookup. The fiber's metric
+    // labels (`Effect.tagMetrics` around the worker) are read once and kept.
+    const fiberLabels = yield* FiberRef.get(FiberRef.currentMetricLabels)
+    const labelsByName = new Map<string, {
+      readonly name: ReadonlyArray<MetricLabel.MetricLabel>
+      readonly outcomes: Map<string, ReadonlyArray<MetricLabel.MetricLabel>>
+    }>()
+    const labelsOf = (name: string) => {
+      let labels = labelsByName.get(name)
+      if (labels === undefined) {
+        labels = { name: [MetricLabel.make("name", name), ...fiberLabels], outcomes: new Map() }
+        labelsByName.set(name, labels)
+      }
+      return labels
+    }
+    const outcomeLabels = (name: string, outcome: string) => {
+      const outcomes = labelsOf(name).outcomes
+      let labels = outcomes.get(outcome)
+      if (labels === undefined) {
+        labels = [MetricLabel.make("name", name), MetricLabel.make("outcome", outcome), ...fiberLabels]
+        outcomes.set(outcome, labels)
+      }
+      return labels
+    }
+
+    const countOutcome = (outcome: string) => {
+      switch (outcome) {
+        case "succeeded":
+          counts.succeeded++
+          break
+        case "retry":
+          counts.retried++
+          break
+        case "failed":
+          counts.failed++
+          break
+        case "dead":
+          counts.dead++
+          break
+        case "timed-out":
+          counts.timedOut++
+          break
+        case "cancelled":
+          counts.cancelled++
+          break
+      }
+    }
+
+    // The settler: outcomes are recorded in batches (one round trip for all the outcomes that
+    // arrived while the previous batch was being written: no added delay when idle, batches
+    // under load), and each attempt waits until its outcome is durable. Counters and metrics
+    // are updated once per batch and outcome.
+    const settlements = yield* Queue.unbounded<Settlement>()
+    let settling = 0
+
+    const recordBatch = <S extends Settlement>(
+      batch: ReadonlyArray<S>,
+      call: (items: Array<S["item"]>) => Effect.Effect<ReadonlyArray<TaskStore.BatchOutcome>, TaskStoreError>
+    ): Effect.Effect<void> =>
+      call(batch.map((s) => s.item)).pipe(
+        Effect.retry(storeRetry),
+        Effect.matchEffect({
+          onFailure: (error) =>
+            Effect.sync(() => {
+              for (const s of batch) s.resume(false)
+            }).pipe(
+              Effect.zipRight(
+                Effect.logWarning(
+                  `spindle: the outcome of ${batch.length} attempt(s) was not recorded: ${error.message}`
+                ).pipe(Effect.annotateLogs({ workerId, taskIds: batch.map((s) => s.record.id).join(",") }))
+              )
+            ),
+          onSuccess: (outcomes) =>
+            Effect.suspend(() => {
+              const byLabels = new Map<ReadonlyArray<MetricLabel.MetricLabel>, number>()
+              const lost: Array<S> = []
+              for (let i = 0; i < batch.length; i++) {
+                const s = batch[i]!
+                if (outcomes[i] === "settled") {
+                  const outcome = s._tag === "complete"
+                    ? "succeeded"
+                    : (s.item as TaskStore.Failure).outcome._tag
+                  countOutcome(outcome)
+                  const labels = outcomeLabels(s.record.name, outcome)
+                  byLabels.set(labels, (byLabels.get(labels) ?? 0) + 1)
+                  s.resume(true)
+                } else {
+                  counts.lost++
+                  lost.push(s)
+                  s.resume(false)
+                }
+              }
+              for (const [labels, n] of byLabels) Metrics.completedTotal.unsafeUpdate(n, labels)
+              if (lost.length === 0) return Effect.void
+              const updates: Array<Effect.Effect<void>> = []
+              for (const s of lost) {
+                updates.push(
+                  Effect.logDebug("spindle: the outcome of an attempt was not recorded: the lease was lost").pipe(
+                    Effect.annotateLogs(logAnnotations(s.record))
+                  )
+                )
+              }
+              return Effect.all(updates, { discard: true })
+            })
         })
       )
 
-    // Tagged metrics are built once per task name (and outcome), not once per task.
-    const metricsByName = new Map<string, {
-      readonly duration: Metric.Metric.Histogram<number>
-      readonly wait: Metric.Metric.Histogram<number>
-      readonly outcomes: Map<string, Metric.Metric.Counter<number>>
-    }>()
-    const metricsFor = (name: string) => {
-      let metrics = metricsByName.get(name)
-      if (metrics === undefined) {
-        metrics = {
-          duration: Metric.tagged(Metrics.durationSeconds, "name", name),
-          wait: Metric.tagged(Metrics.queueWaitSeconds, "name", name),
-          outcomes: new Map()
+    yield* Effect.gen(function*() {
+      const batch = yield* Queue.takeBetween(settlements, 1, settleBatchMax)
+      const completes: Array<Extract<Settlement, { _tag: "complete" }>> = []
+      const fails: Array<Extract<Settlement, { _tag: "fail" }>> = []
+      for (const s of batch) {
+        if (s._tag === "complete") completes.push(s)
+        else fails.push(s)
+      }
+      yield* Effect.all([
+        completes.length === 0 ? Effect.void : recordBatch(completes, (items) => store.tasksComplete({ items })),
+        fails.length === 0 ? Effect.void : recordBatch(fails, (items) => store.tasksFail({ items }))
+      ], { concurrency: 2, discard: true })
+    }).pipe(Effect.forever, Effect.forkScoped)
+
+    /** Queues an outcome for the settler and waits until it is recorded (true) or refused. */
+    /**
+     * Queues an outcome for the settler. The task stays held (heartbeated) until the outcome is
+     * recorded or refused; nobody waits for it.
+     */
+    const recordOutcome = (
+      entry: Running,
+      settlement:
+        | { readonly _tag: "complete"; readonly record: TaskRecord; readonly item: TaskStore.Completion }
+        | { readonly _tag: "fail"; readonly record: TaskRecord; readonly item: TaskStore.Failure }
+    ): void => {
+      settling++
+      let done = false
+      Queue.unsafeOffer(settlements, {
+        ...settlement,
+        resume: () => {
+          if (done) return
+          done = true
+          settling--
+          unhold(entry)
         }
-        metricsByName.set(name, metrics)
-      }
-      return metrics
-    }
-    const outcomeMetric = (name: string, outcome: string) => {
-      const outcomes = metricsFor(name).outcomes
-      let counter = outcomes.get(outcome)
-      if (counter === undefined) {
-        counter = Metric.tagged(Metric.tagged(Metrics.completedTotal, "name", name), "outcome", outcome)
-        outcomes.set(outcome, counter)
-      }
-      return Metric.increment(counter)
+      } as Settlement)
     }
 
-    const settle = (entry: Running, exit: Exit.Exit<unknown, AttemptError>): Effect.Effect<void> =>
-      Effect.gen(function*() {
-        const record = entry.record
-        const stop = entry.stop
-        if (stop === "lost") {
-          counts.lost++
-          return yield* Effect.logDebug("spindle: lease lost, the attempt is dropped").pipe(
+    /** Runs a rare follow-up of a handler's end (a log, a retry decision) in a fiber of its own. */
+    const runAside = (effect: Effect.Effect<void>): void => {
+      Runtime.runFork(runtime)(effect, { immediate: false })
+    }
+
+    /** Records how an attempt ended; called as the handler's fiber ends. */
+    const settle = (entry: Running, exit: Exit.Exit<unknown, AttemptError>): void => {
+      const record = entry.record
+      const stop = entry.stop
+      if (stop === "lost") {
+        counts.lost++
+        unhold(entry)
+        return runAside(
+          Effect.logDebug("spindle: lease lost, the attempt is dropped").pipe(
             Effect.annotateLogs(logAnnotations(record))
           )
+        )
+      }
+      if (exit._tag === "Success") {
+        return recordOutcome(entry, { _tag: "complete", record, item: { id: record.id, workerId, result: exit.value } })
+      }
+      if (stop === "shutdown" || (stopping && stop === undefined && Cause.isInterruptedOnly(exit.cause))) {
+        // interrupted by the shutdown: given back (the scope closing after the shutdown drops
+        // it: the lease expires and the rescuer returns it)
+        releasable.push(record.id)
+        return unhold(entry)
+      }
+      if (stop === "cancel") {
+        const error: TaskError = {
+          tag: "Cancelled",
+          message: "cancelled while running",
+          cause: Cause.pretty(exit.cause)
         }
-        if (exit._tag === "Success") {
-          if (yield* write(record, store.taskComplete({ id: record.id, workerId, result: exit.value }))) {
-            counts.succeeded++
-            yield* outcomeMetric(record.name, "succeeded")
-          }
-          return
-        }
-        if (stop === "shutdown") {
-          releasable.push(record.id)
-          return
-        }
-        const now = yield* Clock.currentTimeMillis
-        if (stop === "cancel") {
-          const error: TaskError = {
-            tag: "Cancelled",
-            message: "cancelled while running",
-            cause: Cause.pretty(exit.cause)
-          }
-          if (
-            yield* write(record, store.taskFail({ id: record.id, workerId, error, outcome: { _tag: "cancelled" } }))
-          ) {
-            counts.cancelled++
-            yield* outcomeMetric(record.name, "cancelled")
-          }
-          return
-        }
-        const random = yield* Random.next
-        const { error, outcome } = decide(record, exit.cause, now, random)
-        if (yield* write(record, store.taskFail({ id: record.id, workerId, error, outcome }))) {
-          switch (outcome._tag) {
-            case "retry":
-              counts.retried++
-              break
-            case "failed":
-              counts.failed++
-              break
-            case "dead":
-              counts.dead++
-              break
-            case "timed-out":
-              counts.timedOut++
-              break
-            case "cancelled":
-              counts.cancelled++
-              break
-          }
-          yield* outcomeMetric(record.name, outcome._tag)
-        }
-      })
+        return recordOutcome(entry, {
+          _tag: "fail",
+          record,
+          item: { id: record.id, workerId, error, outcome: { _tag: "cancelled" } }
+        })
+      }
+      runAside(Effect.map(Random.next, (random) => {
+        const { error, outcome } = decide(record, exit.cause, clock.unsafeCurrentTimeMillis(), random)
+        recordOutcome(entry, { _tag: "fail", record, item: { id: record.id, workerId, error, outcome } })
+      }))
+    }
 
     // --- running one attempt -------------------------------------------------
 
@@ -433,6 +572,8 @@ export const make = (
         }),
         Effect.withSpan(`spindle.task ${record.name}`, {
           kind: "consumer",
+          // the call site is always this line: capturing it per task costs a stack trace
+          captureStackTrace: false,
           attributes: {
             "task.id": record.id,
             "task.name": record.name,
@@ -444,38 +585,79 @@ export const make = (
       )
     }
 
-    const execute = (entry: Running): Effect.Effect<void> =>
-      Effect.gen(function*() {
-        const record = entry.record
-        const registered = handlers.entries.get(record.name)
-        const attempt = reporter.attempt(record)
-        const start = yield* Clock.currentTimeMillis
-        const wait = Math.max(0, (record.startedAt?.getTime() ?? start) - record.runAt.getTime())
-        yield* Metric.update(metricsFor(record.name).wait, wait / 1000)
-        if (registered === undefined) {
-          const error: TaskError = {
-            tag: "NoHandler",
-            message: `worker ${workerId} has no handler for task "${record.name}"`,
-            cause: ""
-          }
-          yield* write(record, store.taskFail({ id: record.id, workerId, error, outcome: { _tag: "failed" } }))
-          return
+    /**
+     * Starts the attempt of a task holding a slot: its handler runs in a fiber of its own (a
+     * root fiber, interrupted by the shutdown), and everything after it happens as that fiber
+     * ends, without a fiber of the worker waiting on it.
+     */
+    const execute = (entry: Running, immediate: boolean): void => {
+      const record = entry.record
+      const registered = handlers.entries.get(record.name)
+      const start = clock.unsafeCurrentTimeMillis()
+      const labels = labelsOf(record.name).name
+      const wait = Math.max(0, (record.startedAt?.getTime() ?? start) - record.runAt.getTime())
+      Metrics.queueWaitSeconds.unsafeUpdate(wait / 1000, labels)
+      if (registered === undefined) {
+        const error: TaskError = {
+          tag: "NoHandler",
+          message: `worker ${workerId} has no handler for task "${record.name}"`,
+          cause: ""
         }
-        yield* Metric.increment(Metrics.activeHandlers)
-        const fiber = yield* Effect.fork(body(registered, record, attempt.context))
-        entry.handler = fiber
-        if (entry.stop !== undefined) yield* Fiber.interruptFork(fiber)
-        const exit = yield* Fiber.await(fiber)
+        freeSlot(entry)
+        return recordOutcome(entry, {
+          _tag: "fail",
+          record,
+          item: { id: record.id, workerId, error, outcome: { _tag: "failed" } }
+        })
+      }
+      const attempt = reporter.attempt(record)
+      Metrics.activeHandlers.unsafeModify(1, fiberLabels)
+      // The attempt's logs and progress are written as the handler ends, before its outcome.
+      const fiber = Runtime.runFork(runtime)(
+        Effect.ensuring(body(registered, record, attempt.context), attempt.flush),
+        { immediate }
+      )
+      entry.handler = fiber
+      if (entry.stop !== undefined) fiber.unsafeInterruptAsFork(fiber.id())
+      fiber.addObserver((exit) => {
         entry.handler = undefined
-        const end = yield* Clock.currentTimeMillis
-        yield* Metric.incrementBy(Metrics.activeHandlers, -1)
-        yield* Metric.update(metricsFor(record.name).duration, (end - start) / 1000)
-        yield* attempt.flush
-        yield* settle(entry, exit)
+        Metrics.activeHandlers.unsafeModify(-1, fiberLabels)
+        Metrics.durationSeconds.unsafeUpdate((clock.unsafeCurrentTimeMillis() - start) / 1000, labels)
+        // The slot goes to the next task while the outcome is being recorded (the task stays
+        // held, and heartbeated, until then).
+        freeSlot(entry)
+        settle(entry, exit)
       })
+    }
 
-    const start = (record: TaskRecord, group: Group): Effect.Effect<void> => {
-      const entry: Running = { record, group, handler: undefined, stop: undefined }
+    /** The task is no longer held by this worker. */
+    const unhold = (entry: Running) => {
+      if (running.get(entry.record.id) === entry) running.delete(entry.record.id)
+      Queue.unsafeOffer(slotSignal, undefined)
+    }
+
+    /** Gives the entry's slot back (once), to a prefetched task when one waits. */
+    const freeSlot = (entry: Running): void => {
+      if (!entry.slot) return
+      entry.slot = false
+      active--
+      entry.group.active--
+      Queue.unsafeOffer(slotSignal, undefined)
+      launchPrefetched()
+    }
+
+    /** Starts prefetched tasks while slots are free (not once shutting down: they are released). */
+    const launchPrefetched = (): void => {
+      for (const group of groups) {
+        while (!stopping && group.prefetched.length > 0 && active < concurrency && group.active < group.limit) {
+          launch(group.prefetched.shift()!)
+        }
+      }
+    }
+
+    /** Holds a claimed task: heartbeated from now on. */
+    const hold = (record: TaskRecord, group: Group): Running => {
+      const entry: Running = { record, group, handler: undefined, stop: undefined, slot: false }
       // Claimed again while an old attempt still runs here (its lease lapsed): stop the old one.
       const previous = running.get(record.id)
       if (previous !== undefined) {
@@ -483,19 +665,24 @@ export const make = (
         if (previous.handler !== undefined) previous.handler.unsafeInterruptAsFork(previous.handler.id())
       }
       running.set(record.id, entry)
-      group.active++
-      // Claims run uninterruptibly: the task fiber must not inherit that.
-      return Effect.asVoid(Effect.forkIn(
-        Effect.ensuring(
-          Effect.interruptible(execute(entry)),
-          Effect.sync(() => {
-            if (running.get(record.id) === entry) running.delete(record.id)
-            group.active--
-            Queue.unsafeOffer(slotSignal, undefined)
-          })
-        ),
-        tasksScope
-      ))
+      return entry
+    }
+
+    /**
+     * Runs a held task in a slot. `immediate` (from the claim loop) starts the handler on the
+     * spot, until its first asynchronous step; from a handler's end (a prefetched task taking
+     * the freed slot) it is scheduled instead, so that handlers ending at once do not nest.
+     */
+    const launch = (entry: Running, immediate = false): void => {
+      if (entry.stop === "lost") {
+        // its lease was lost while it waited in the prefetch buffer
+        counts.lost++
+        return unhold(entry)
+      }
+      entry.slot = true
+      active++
+      entry.group.active++
+      execute(entry, immediate)
     }
 
     const stopTask = (id: string, reason: Stop): Effect.Effect<void> =>
@@ -512,8 +699,18 @@ export const make = (
       .gen(function*() {
         let full = false
         let free = false
+        // Backpressure: no claims while many outcomes wait to be recorded (a slow store). A
+        // worker thus holds fewer than 3 × concurrency tasks (+ prefetch): those running, and
+        // those whose outcome is being recorded.
+        if (settling >= 2 * concurrency) return { full: false, free: false }
         for (const group of groups) {
-          const limit = Math.min(concurrency - running.size, group.limit - group.active, config.batchSize)
+          let slots = Math.min(concurrency - active, group.limit - group.active)
+          // Prefetched tasks first (a slot freed while the loop was waiting).
+          while (slots > 0 && group.prefetched.length > 0) {
+            launch(group.prefetched.shift()!, true)
+            slots = Math.min(concurrency - active, group.limit - group.active)
+          }
+          const limit = Math.min(Math.max(0, slots) + config.prefetch - group.prefetched.length, config.batchSize)
           if (limit <= 0) continue
           free = true
           const records = yield* store.tasksClaim({
@@ -526,7 +723,11 @@ export const make = (
           if (records.length > 0) {
             counts.claimed += records.length
             yield* Metric.incrementBy(Metrics.claimedTotal, records.length)
-            for (const record of records) yield* start(record, group)
+            for (const record of records) {
+              const entry = hold(record, group)
+              if (active < concurrency && group.active < group.limit) launch(entry, true)
+              else group.prefetched.push(entry)
+            }
           }
           if (records.length === limit) full = true
         }
@@ -632,10 +833,36 @@ export const make = (
       running.size === 0 ? Effect.void : Effect.zipRight(Queue.take(slotSignal), waitIdle)
     )
 
+    /** Gives the tasks of `releasable` back to the store. */
+    const release = Effect.suspend(() => {
+      if (releasable.length === 0) return Effect.void
+      const ids = releasable.splice(0, releasable.length)
+      return store.tasksRelease({ workerId, ids }).pipe(
+        Effect.catchAll((error) =>
+          Effect.as(
+            Effect.logWarning(`spindle: release at shutdown failed (the rescuer will return them): ${error.message}`),
+            0
+          )
+        ),
+        Effect.flatMap((released) => {
+          counts.released += released
+          return Metric.incrementBy(Metrics.releasedTotal, released)
+        })
+      )
+    })
+
     const shutdown = Effect.gen(function*() {
       stopping = true
       yield* Deferred.succeed(stopSignal, undefined)
       yield* Fiber.await(loopFiber)
+      // Prefetched tasks never started: they go back at once.
+      for (const group of groups) {
+        for (const entry of group.prefetched.splice(0, group.prefetched.length)) {
+          unhold(entry)
+          releasable.push(entry.record.id)
+        }
+      }
+      yield* release
       // Phase 1: let running tasks finish within the grace period.
       // Finalizers run uninterruptibly: the waits must be interruptible for their timeouts.
       yield* Effect.timeoutOption(Effect.interruptible(waitIdle), config.graceMs)
@@ -644,19 +871,7 @@ export const make = (
         yield* Effect.forEach(Array.from(running.keys()), (id) => stopTask(id, "shutdown"), { discard: true })
         yield* Effect.timeoutOption(Effect.interruptible(waitIdle), Math.max(config.graceMs, 1_000))
       }
-      if (releasable.length > 0) {
-        const ids = releasable.splice(0, releasable.length)
-        const released = yield* store.tasksRelease({ workerId, ids }).pipe(
-          Effect.catchAll((error) =>
-            Effect.as(
-              Effect.logWarning(`spindle: release at shutdown failed (the rescuer will return them): ${error.message}`),
-              0
-            )
-          )
-        )
-        counts.released += released
-        yield* Metric.incrementBy(Metrics.releasedTotal, released)
-      }
+      yield* release
       yield* reporter.flushAll
     })
     yield* Effect.addFinalizer(() => shutdown)
