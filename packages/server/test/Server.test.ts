@@ -672,6 +672,11 @@ describe("Server", () => {
           assert.match(metrics.text, /spindle_tasks_submitted_total\{name="send-email",queue="email"\} \d+/)
           assert.include(metrics.text, "spindle_tasks_completed_total")
           assert.include(metrics.text, "spindle_tasks_duration_seconds")
+          // the store's counts, refreshed by the scrape: three pending tasks, no worker here
+          assert.match(
+            metrics.text,
+            /spindle_tasks_queue_depth\{(queue="email",status="pending"|status="pending",queue="email")\} 3\b/
+          )
         }),
         { storeName: "memory" }
       ))

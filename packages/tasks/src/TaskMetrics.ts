@@ -145,3 +145,43 @@ export const releasedTotal: Metric.Metric.Counter<number> = Metric.counter("spin
   description: "Tasks released back to the queue at worker shutdown",
   incremental: true
 })
+
+/**
+ * Tasks created by submissions (not those answered by an idempotency key), tagged `name` and
+ * `queue`: counted by `TaskClient` and by the task service's HTTP API.
+ *
+ * @example
+ * ```ts
+ * import { TaskMetrics } from "@spindle/tasks"
+ * import { Metric } from "effect"
+ *
+ * const submitted = Metric.value(TaskMetrics.submittedTotal)
+ * ```
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const submittedTotal: Metric.Metric.Counter<number> = Metric.counter("spindle_tasks_submitted_total", {
+  description: "Tasks created through the client (not those answered by an idempotency key)",
+  incremental: true
+})
+
+/**
+ * Tasks in the store by `queue` and `status`: a gauge set from the store's counts when it is
+ * read (the task service's `/metrics` refreshes it on every scrape), so it covers the tasks of
+ * every process sharing the store.
+ *
+ * @example
+ * ```ts
+ * import { TaskMetrics } from "@spindle/tasks"
+ * import { Metric } from "effect"
+ *
+ * const pending = TaskMetrics.queueDepth.pipe(Metric.tagged("queue", "email"), Metric.tagged("status", "pending"))
+ * ```
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const queueDepth: Metric.Metric.Gauge<number> = Metric.gauge("spindle_tasks_queue_depth", {
+  description: "Tasks in the store by queue and status"
+})

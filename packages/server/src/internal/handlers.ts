@@ -290,11 +290,22 @@ const taskMetrics = [
   TaskMetrics.claimedTotal,
   TaskMetrics.rescuedTotal,
   TaskMetrics.releasedTotal,
-  Metric.counter("spindle_tasks_submitted_total", {
-    description: "Tasks created through the client (not those answered by an idempotency key)",
-    incremental: true
-  })
+  TaskMetrics.submittedTotal,
+  TaskMetrics.queueDepth
 ] as const
+
+/** Sets `spindle_tasks_queue_depth{queue,status}` from the store's counts (on each scrape). */
+const refreshQueueDepth = (store: TaskStore.TaskStore["Type"]) =>
+  Effect.flatMap(
+    store.tasksStats({ minutes: 1 }),
+    (stats) =>
+      Effect.forEach(stats.byQueue, ({ counts, queue }) =>
+        Effect.forEach(TaskStatus.all, (status) =>
+          Metric.set(
+            TaskMetrics.queueDepth.pipe(Metric.tagged("queue", queue), Metric.tagged("status", status)),
+            counts[status]
+          ), { discard: true }), { discard: true })
+  )
 
 /** @internal */
 export const systemLayer = (config: Config) =>
@@ -330,7 +341,12 @@ export const systemLayer = (config: Config) =>
       return handlers
         .handle("health", () => Effect.succeed({ status: "ok" as const }))
         .handle("ready", () => ready)
-        .handle("metrics", () => Prometheus.render())
+        .handle("metrics", () =>
+          refreshQueueDepth(store).pipe(
+            // The process's own metrics are still worth answering when the store is not.
+            Effect.catchAll((error) => Effect.logWarning("queue depth not refreshed", error)),
+            Effect.zipRight(Prometheus.render())
+          ))
     }))
 
 /** @internal */

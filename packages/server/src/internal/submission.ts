@@ -1,6 +1,6 @@
 import { Batcher } from "@spindle/core"
 import type { Task } from "@spindle/tasks"
-import { TaskClient, type TaskRecord, TaskStore } from "@spindle/tasks"
+import { TaskClient, TaskMetrics, type TaskRecord, TaskStore } from "@spindle/tasks"
 import type { Context, Scope } from "effect"
 import { Clock, Duration, Effect, Either, Metric, Option, ParseResult, Schema } from "effect"
 import type { SubmitBatchRequest, SubmitRequest } from "../Api.js"
@@ -48,10 +48,6 @@ export const locateParams = (error: TaskClient.InvalidParams, prefix: string): T
 // -----------------------------------------------------------------------------
 
 /** The same counter as the client's (a metric is identified by its name, description and tags). */
-const submittedTotal = Metric.counter("spindle_tasks_submitted_total", {
-  description: "Tasks created through the client (not those answered by an idempotency key)",
-  incremental: true
-})
 
 /** What a definition contributes to every task, computed once per definition. */
 interface Codec {
@@ -220,7 +216,7 @@ const countCreated = (inserted: ReadonlyArray<TaskStore.TaskStore.Inserted>): Ef
     let counter = counters.get(key)
     if (counter === undefined) {
       const [name, queue] = key.split("\u0000") as [string, string]
-      counter = submittedTotal.pipe(Metric.tagged("name", name), Metric.tagged("queue", queue))
+      counter = TaskMetrics.submittedTotal.pipe(Metric.tagged("name", name), Metric.tagged("queue", queue))
       counters.set(key, counter)
     }
     return Metric.incrementBy(counter, count)

@@ -14,6 +14,7 @@ import {
   TaskTimedOut
 } from "../TaskClient.js"
 import type { TaskEvent } from "../TaskEvent.js"
+import * as TaskMetrics from "../TaskMetrics.js"
 import type { NewTask, TaskRecord } from "../TaskRecord.js"
 import type { IllegalTransition } from "../TaskStatus.js"
 import { isFinished } from "../TaskStatus.js"
@@ -26,15 +27,13 @@ type Store = Context.Tag.Service<TaskStore>
 // Metrics
 // -----------------------------------------------------------------------------
 
-const submittedTotal = Metric.counter("spindle_tasks_submitted_total", {
-  description: "Tasks created through the client (not those answered by an idempotency key)",
-  incremental: true
-})
-
 const countSubmitted = (name: string, queue: string, count: number): Effect.Effect<void> =>
   count === 0
     ? Effect.void
-    : Metric.incrementBy(submittedTotal.pipe(Metric.tagged("name", name), Metric.tagged("queue", queue)), count)
+    : Metric.incrementBy(
+      TaskMetrics.submittedTotal.pipe(Metric.tagged("name", name), Metric.tagged("queue", queue)),
+      count
+    )
 
 // -----------------------------------------------------------------------------
 // Validation
