@@ -197,11 +197,15 @@ const makeDispatcher = (store: Store): Effect.Effect<Dispatcher, never, Scope.Sc
       for (const queues of waiters.values()) for (const queue of queues) queue.unsafeOffer(Option.none())
     })
     const consumer = yield* store.events.pipe(
-      Stream.runForEach((event) =>
+      // a chunk at a time: most events are of tasks nobody awaits, and cost one check each
+      Stream.runForEachChunk((events) =>
         Effect.sync(() => {
-          if (!isFinished(event.status)) return
-          const queues = waiters.get(event.taskId)
-          if (queues !== undefined) { for (const queue of queues) queue.unsafeOffer(Option.some(event)) }
+          if (waiters.size === 0) return
+          for (const event of events) {
+            if (!isFinished(event.status)) continue
+            const queues = waiters.get(event.taskId)
+            if (queues !== undefined) { for (const queue of queues) queue.unsafeOffer(Option.some(event)) }
+          }
         })
       ),
       Effect.onExit(() => end),
