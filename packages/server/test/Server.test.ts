@@ -427,6 +427,9 @@ describe("Server", () => {
         const byTags = yield* client.tasks.list({ urlParams: { tag: ["monthly", "finance"] } })
         assert.strictEqual(byTags.items.length, 1)
         assert.deepStrictEqual(byTags.items[0]!.tags, ["monthly", "finance"])
+        // every tag is the store's filter: a page of one is full, not a filtered-down page
+        const firstPage = yield* client.tasks.list({ urlParams: { tag: ["monthly", "finance"], limit: 1 } })
+        assert.strictEqual(firstPage.items.length, 1)
         const byStatus = yield* client.tasks.list({ urlParams: { status: ["pending", "scheduled"] } })
         assert.strictEqual(byStatus.items.length, 7)
         const none = yield* client.tasks.list({ urlParams: { status: ["succeeded"] } })

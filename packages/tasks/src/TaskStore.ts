@@ -146,8 +146,8 @@ export declare namespace TaskStore {
     readonly status?: ReadonlyArray<TaskStatus> | undefined
     readonly name?: ReadonlyArray<string> | undefined
     readonly queue?: ReadonlyArray<string> | undefined
-    /** Tasks carrying this tag. */
-    readonly tag?: string | undefined
+    /** Tasks carrying this tag, or every one of these tags. */
+    readonly tag?: string | ReadonlyArray<string> | undefined
     readonly parentId?: string | undefined
   }
 

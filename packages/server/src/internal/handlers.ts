@@ -70,7 +70,7 @@ const listParams = (query: ListQuery): Effect.Effect<TaskStore.TaskStore.ListPar
     status: query.status,
     name: query.name,
     queue: query.queue,
-    tag: query.tag?.[0]
+    tag: query.tag
   }
   return Effect.succeed({
     filter,
@@ -179,14 +179,9 @@ export const tasksLayer = (config: Config) =>
                 Effect.mapError((error) => error._tag === "InvalidParams" ? locateParams(error, "query") : error)
               )
             ),
-            Effect.map((page) => {
-              // The store filters by one tag; further tags filter the page (it may come out shorter).
-              const tags = urlParams.tag
-              const items = tags === undefined || tags.length < 2
-                ? page.items
-                : page.items.filter((record) => tags.every((tag) => record.tags.includes(tag)))
-              return page.nextCursor === undefined ? { items } : { items, nextCursor: page.nextCursor }
-            })
+            Effect.map((page) =>
+              page.nextCursor === undefined ? { items: page.items } : { items: page.items, nextCursor: page.nextCursor }
+            )
           ))
         .handle("get", ({ path }) => getOrNotFound(store, path.id))
         .handle("result", ({ path, urlParams }) => {

@@ -782,7 +782,8 @@ export const make = (
           clauses.push(sql`queue = ANY(${filter.queue}::text[])`)
         }
         if (filter?.tag !== undefined) {
-          clauses.push(sql`tags @> jsonb_build_array(${filter.tag}::text)`)
+          const tags = typeof filter.tag === "string" ? [filter.tag] : filter.tag
+          clauses.push(sql`tags @> ${JSON.stringify(tags)}::jsonb`)
         }
         if (filter?.parentId !== undefined) {
           clauses.push(sql`parent_id = ${filter.parentId}`)

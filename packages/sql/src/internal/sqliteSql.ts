@@ -43,8 +43,8 @@ export const makeQueries = (client: SqlClient.SqlClient, tables: SqliteTables) =
     if (filter?.status !== undefined) clauses.push(sql.in("status", filter.status))
     if (filter?.name !== undefined) clauses.push(sql.in("name", filter.name))
     if (filter?.queue !== undefined) clauses.push(sql.in("queue", filter.queue))
-    if (filter?.tag !== undefined) {
-      clauses.push(sql`EXISTS (SELECT 1 FROM json_each(${tasks}.tags) WHERE json_each.value = ${filter.tag})`)
+    for (const tag of filter?.tag === undefined ? [] : typeof filter.tag === "string" ? [filter.tag] : filter.tag) {
+      clauses.push(sql`EXISTS (SELECT 1 FROM json_each(${tasks}.tags) WHERE json_each.value = ${tag})`)
     }
     if (filter?.parentId !== undefined) clauses.push(sql`parent_id = ${filter.parentId}`)
     return clauses

@@ -506,7 +506,10 @@ export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(funct
       (filter.status === undefined || filter.status.includes(task.status)) &&
       (filter.name === undefined || filter.name.includes(task.name)) &&
       (filter.queue === undefined || filter.queue.includes(task.queue)) &&
-      (filter.tag === undefined || task.tags.includes(filter.tag)) &&
+      (filter.tag === undefined ||
+        (typeof filter.tag === "string"
+          ? task.tags.includes(filter.tag)
+          : filter.tag.every((tag) => task.tags.includes(tag)))) &&
       (filter.parentId === undefined || task.parentId === filter.parentId)
     )
 
