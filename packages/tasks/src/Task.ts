@@ -9,7 +9,7 @@
 import type { RetryPolicy } from "@spindle/core"
 import type { Duration, Effect, ParseResult, Schema } from "effect"
 import * as internal from "./internal/task.js"
-import type { Priority } from "./TaskRecord.js"
+import type { NewTask, Priority } from "./TaskRecord.js"
 
 /**
  * @since 0.1.0
@@ -348,3 +348,51 @@ export const decodeFailure: <T extends Task.Any>(
   task: T,
   encoded: unknown
 ) => Effect.Effect<Task.Failure<T>, ParseResult.ParseError> = internal.decodeFailure
+
+/**
+ * What a submission may set on a new task; anything left out comes from the definition.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface NewTaskOptions {
+  readonly queue?: string | undefined
+  readonly priority?: Priority | undefined
+  readonly maxAttempts?: number | undefined
+  /** Not run before this time; undefined for now. */
+  readonly runAt?: Date | undefined
+  /** Undefined for the definition's `unique(payload)`; null for none. */
+  readonly idempotencyKey?: string | null | undefined
+  readonly parentId?: string | undefined
+  /** Added to the definition's tags. */
+  readonly tags?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * The row to store for a validated payload (`decoded` and its `encoded` form): the definition's
+ * queue, priority, attempts, retry policy, timeouts, idempotency key and tags, each overridden by
+ * the options given. Used by `TaskClient` and by the task service's HTTP API alike.
+ *
+ * @example
+ * ```ts
+ * import { Task } from "@spindle/tasks"
+ * import { Schema } from "effect"
+ *
+ * const Resize = Task.make("resize", {
+ *   payload: Schema.Struct({ url: Schema.String }),
+ *   success: Schema.Void,
+ *   failure: Schema.Never,
+ *   queue: "images"
+ * })
+ * const row = Task.toNewTask(Resize, { url: "a.png" }, { url: "a.png" }, { priority: "high" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const toNewTask: <T extends Task.Any>(
+  task: T,
+  decoded: Task.Payload<T>,
+  encoded: unknown,
+  options?: NewTaskOptions
+) => NewTask = internal.toNewTask

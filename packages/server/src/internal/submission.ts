@@ -1,6 +1,5 @@
 import { Batcher } from "@spindle/core"
-import type { Task } from "@spindle/tasks"
-import { TaskClient, TaskMetrics, type TaskRecord, TaskStore } from "@spindle/tasks"
+import { Task, TaskClient, TaskMetrics, type TaskRecord, TaskStore } from "@spindle/tasks"
 import type { Context, Scope } from "effect"
 import { Clock, Duration, Effect, Either, Metric, Option, ParseResult, Schema } from "effect"
 import type { SubmitBatchRequest, SubmitRequest } from "../Api.js"
@@ -47,16 +46,12 @@ export const locateParams = (error: TaskClient.InvalidParams, prefix: string): T
 // A batch: every item validated, then one store round trip
 // -----------------------------------------------------------------------------
 
-/** The same counter as the client's (a metric is identified by its name, description and tags). */
-
 /** What a definition contributes to every task, computed once per definition. */
 interface Codec {
   readonly decode: (input: unknown) => Either.Either<unknown, ParseResult.ParseError>
   readonly encode: (payload: unknown) => Either.Either<unknown, ParseResult.ParseError>
   readonly decodeEffect: (input: unknown) => Effect.Effect<unknown, ParseResult.ParseError>
   readonly encodeEffect: (payload: unknown) => Effect.Effect<unknown, ParseResult.ParseError>
-  readonly timeoutMs: number | null
-  readonly softTimeoutMs: number | null
 }
 
 const codecs = new WeakMap<Task.Task.Any, Codec>()
@@ -70,9 +65,7 @@ const codecOf = (task: Task.Task.Any): Codec => {
       decode: Schema.decodeUnknownEither(schema, { errors: "all" }),
       encode: Schema.encodeUnknownEither(schema, { errors: "all" }),
       decodeEffect: Schema.decodeUnknown(schema, { errors: "all" }),
-      encodeEffect: Schema.encodeUnknown(schema, { errors: "all" }),
-      timeoutMs: task.timeout === undefined ? null : Duration.toMillis(task.timeout),
-      softTimeoutMs: task.softTimeout === undefined ? null : Duration.toMillis(task.softTimeout)
+      encodeEffect: Schema.encodeUnknown(schema, { errors: "all" })
     }
     codecs.set(task, codec)
     return codec
@@ -92,8 +85,8 @@ const runCodec = (
   return isForbidden(result.left) ? effect(input) : Effect.fail(result.left)
 }
 
-/** Decodes then encodes a payload of unknown shape with its definition's Schema. @internal */
-export const preparePayload = (
+/** Decodes then encodes a payload of unknown shape with its definition's Schema. */
+const preparePayload = (
   task: Task.Task.Any,
   input: unknown
 ): Effect.Effect<{ readonly decoded: unknown; readonly encoded: unknown }, ParseResult.ParseError> => {
@@ -104,11 +97,7 @@ export const preparePayload = (
   )
 }
 
-const tagsOf = (task: Task.Task.Any, extra: ReadonlyArray<string> | undefined): ReadonlyArray<string> =>
-  extra === undefined || extra.length === 0 ? task.tags : Array.from(new Set([...task.tags, ...extra]))
-
-/** One validated item of a batch. */
-/** @internal */
+/** One validated item of a batch. @internal */
 export interface Prepared {
   readonly task: Task.Task.Any
   readonly newTask: TaskRecord.NewTask
@@ -147,36 +136,26 @@ export const prepareItemSync = (
     if (isForbidden(encoded.left)) return undefined
     return Either.left(invalidPayload(task.name, issuesOf(encoded.left, [...location, "payload"]), index))
   }
-  return Either.right(prepared(task, codec, item, (decoded as Either.Right<never, unknown>).right, encoded.right, now))
+  return Either.right(prepared(task, item, (decoded as Either.Right<never, unknown>).right, encoded.right, now))
 }
 
 const prepared = (
   task: Task.Task.Any,
-  codec: Codec,
   item: SubmitRequest,
   decoded: unknown,
   encoded: unknown,
   now: number
 ): Prepared => ({
   task,
-  newTask: {
-    name: task.name,
-    queue: item.queue ?? task.queue,
-    priority: item.priority ?? task.priority,
-    payload: encoded,
-    maxAttempts: item.maxAttempts ?? task.maxAttempts,
-    retry: task.retry ?? null,
-    timeoutMs: codec.timeoutMs,
-    softTimeoutMs: codec.softTimeoutMs,
+  newTask: Task.toNewTask(task, decoded, encoded, {
+    queue: item.queue,
+    priority: item.priority,
+    maxAttempts: item.maxAttempts,
     runAt: item.runAt ?? (item.delayMs === undefined ? undefined : new Date(now + item.delayMs)),
-    idempotencyKey: item.idempotencyKey !== undefined
-      ? item.idempotencyKey
-      : task.unique === undefined
-      ? null
-      : task.unique(decoded),
-    parentId: item.parentId ?? null,
-    tags: tagsOf(task, item.tags)
-  }
+    idempotencyKey: item.idempotencyKey,
+    parentId: item.parentId,
+    tags: item.tags
+  })
 })
 
 /**
@@ -194,10 +173,9 @@ export const prepareItem = (
   const sync = prepareItemSync(catalog, item, location, index, now)
   if (sync !== undefined) return sync
   const task = Option.getOrThrow(catalog.get(item.name))
-  const codec = codecOf(task)
   return preparePayload(task, item.payload).pipe(
     Effect.mapError((error) => invalidPayload(task.name, issuesOf(error, [...location, "payload"]), index)),
-    Effect.map(({ decoded, encoded }) => prepared(task, codec, item, decoded, encoded, now))
+    Effect.map(({ decoded, encoded }) => prepared(task, item, decoded, encoded, now))
   )
 }
 

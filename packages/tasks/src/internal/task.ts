@@ -2,7 +2,7 @@ import type { RetryPolicy } from "@spindle/core"
 import type { ParseResult } from "effect"
 import { Cause, Duration, Effect, Predicate, Schema } from "effect"
 import type * as Task from "../Task.js"
-import type { Priority } from "../TaskRecord.js"
+import type { NewTask, Priority } from "../TaskRecord.js"
 
 /** @internal */
 export const TypeId: typeof Task.TypeId = Symbol.for("@spindle/tasks/Task") as typeof Task.TypeId
@@ -92,3 +92,30 @@ export const decodeFailure = <T extends Task.Task.Any>(task: T, encoded: unknown
     Task.Task.Failure<T>,
     ParseResult.ParseError
   >
+
+/** @internal */
+export const toNewTask = <T extends Task.Task.Any>(
+  task: T,
+  decoded: Task.Task.Payload<T>,
+  encoded: unknown,
+  options?: Task.NewTaskOptions
+): NewTask => ({
+  name: task.name,
+  queue: options?.queue ?? task.queue,
+  priority: options?.priority ?? task.priority,
+  payload: encoded,
+  maxAttempts: options?.maxAttempts ?? task.maxAttempts,
+  retry: task.retry ?? null,
+  timeoutMs: task.timeout === undefined ? null : Duration.toMillis(task.timeout),
+  softTimeoutMs: task.softTimeout === undefined ? null : Duration.toMillis(task.softTimeout),
+  runAt: options?.runAt,
+  idempotencyKey: options?.idempotencyKey !== undefined
+    ? options.idempotencyKey
+    : task.unique === undefined
+    ? null
+    : task.unique(decoded),
+  parentId: options?.parentId ?? null,
+  tags: options?.tags === undefined || options.tags.length === 0
+    ? task.tags
+    : Array.from(new Set([...task.tags, ...options.tags]))
+})

@@ -80,24 +80,12 @@ const resolveRunAt = (
   return Effect.map(Clock.currentTimeMillis, (now) => new Date(now + Math.max(0, millis)))
 }
 
-/** The fields of a NewTask that come from the options and the definition, not the payload. */
-interface Common {
-  readonly name: string
-  readonly queue: string
-  readonly priority: NewTask["priority"]
-  readonly maxAttempts: number
-  readonly retry: NewTask["retry"]
-  readonly timeoutMs: number | null
-  readonly softTimeoutMs: number | null
-  readonly runAt: Date | undefined
-  readonly parentId: string | null
-  readonly tags: ReadonlyArray<string>
-}
+/** The options of a submission, checked once for all its payloads, with `runAt` resolved. */
+interface Checked extends Task.NewTaskOptions {}
 
 const common = (
-  task: Task.Task.Any,
   options: TC.SubmitManyOptions | undefined
-): Effect.Effect<Common, InvalidParams> =>
+): Effect.Effect<Checked, InvalidParams> =>
   Effect.suspend(() => {
     if (options?.maxAttempts !== undefined && !isPositiveInt(options.maxAttempts)) {
       return invalid("maxAttempts", "maxAttempts must be an integer >= 1")
@@ -105,19 +93,13 @@ const common = (
     if (options?.queue !== undefined && options.queue.length === 0) {
       return invalid("queue", "queue must not be empty")
     }
-    return Effect.map(resolveRunAt(options?.runAt, options?.delay), (runAt): Common => ({
-      name: task.name,
-      queue: options?.queue ?? task.queue,
-      priority: options?.priority ?? task.priority,
-      maxAttempts: options?.maxAttempts ?? task.maxAttempts,
-      retry: task.retry ?? null,
-      timeoutMs: task.timeout === undefined ? null : Duration.toMillis(task.timeout),
-      softTimeoutMs: task.softTimeout === undefined ? null : Duration.toMillis(task.softTimeout),
+    return Effect.map(resolveRunAt(options?.runAt, options?.delay), (runAt): Checked => ({
+      queue: options?.queue,
+      priority: options?.priority,
+      maxAttempts: options?.maxAttempts,
       runAt,
-      parentId: options?.parentId ?? null,
-      tags: options?.tags === undefined || options.tags.length === 0
-        ? task.tags
-        : Array.from(new Set([...task.tags, ...options.tags]))
+      parentId: options?.parentId,
+      tags: options?.tags
     }))
   })
 
@@ -129,7 +111,7 @@ const prepare = (
   task: Task.Task.Any,
   input: unknown,
   decode: boolean,
-  base: Common,
+  checked: Checked,
   idempotencyKey: string | null | undefined,
   index: number | undefined
 ): Effect.Effect<NewTask, InvalidPayload> => {
@@ -138,15 +120,10 @@ const prepare = (
     : Effect.succeed(input)
   return decoded.pipe(
     Effect.flatMap((payload) =>
-      Effect.map(Task.encodePayload(task, payload), (encoded): NewTask => ({
-        ...base,
-        payload: encoded,
-        idempotencyKey: idempotencyKey !== undefined
-          ? idempotencyKey
-          : task.unique === undefined
-          ? null
-          : task.unique(payload)
-      }))
+      Effect.map(
+        Task.encodePayload(task, payload),
+        (encoded) => Task.toNewTask(task, payload, encoded, { ...checked, idempotencyKey })
+      )
     ),
     Effect.mapError((error) => invalidPayload(task.name, error, index))
   )
@@ -357,14 +334,14 @@ export const make = (store: Store): Effect.Effect<TC.Service, never, Scope.Scope
       options: TC.SubmitOptions | undefined
     ): Effect.Effect<TC.Handle<T>, InvalidPayload | InvalidParams | TaskStoreError> =>
       Effect.gen(function*() {
-        const base = yield* common(task, options)
-        const newTask = yield* prepare(task, input, decode, base, options?.idempotencyKey, undefined)
+        const checked = yield* common(options)
+        const newTask = yield* prepare(task, input, decode, checked, options?.idempotencyKey, undefined)
         const inserted = yield* store.tasksInsert({ tasks: [newTask] })
         const first = inserted[0]
         if (first === undefined) {
           return yield* new TaskStoreError({ operation: "tasksInsert", message: "the store returned no record" })
         }
-        if (first.created) yield* countSubmitted(task.name, base.queue, 1)
+        if (first.created) yield* countSubmitted(task.name, newTask.queue ?? task.queue, 1)
         return toHandle(task, first)
       })
 
@@ -375,12 +352,12 @@ export const make = (store: Store): Effect.Effect<TC.Service, never, Scope.Scope
       options: TC.SubmitManyOptions | undefined
     ): Effect.Effect<ReadonlyArray<TC.Handle<T>>, InvalidPayload | InvalidParams | TaskStoreError> =>
       Effect.gen(function*() {
-        const base = yield* common(task, options)
+        const checked = yield* common(options)
         const items = Array.from(inputs)
         if (items.length === 0) return []
         const tasks = yield* Effect.forEach(
           items,
-          (input, index) => prepare(task, input, decode, base, undefined, index)
+          (input, index) => prepare(task, input, decode, checked, undefined, index)
         )
         const inserted = yield* store.tasksInsert({ tasks })
         if (inserted.length !== tasks.length) {
@@ -394,7 +371,7 @@ export const make = (store: Store): Effect.Effect<TC.Service, never, Scope.Scope
           if (one.created) created++
           return toHandle(task, one)
         })
-        yield* countSubmitted(task.name, base.queue, created)
+        yield* countSubmitted(task.name, checked.queue ?? task.queue, created)
         return handles
       })
 
