@@ -652,3 +652,22 @@ export const make: (store: Context.Tag.Service<TaskStore>) => Effect.Effect<Task
  * @category layers
  */
 export const layer: Layer.Layer<TaskClient, never, TaskStore> = TaskClient.layer
+
+/**
+ * The predicate of an event filter, as `events(filter)` applies it: every list given must
+ * contain the event's value (no filter keeps every event).
+ *
+ * @example
+ * ```ts
+ * import { TaskClient, type TaskEvent } from "@spindle/tasks"
+ * import { Stream } from "effect"
+ *
+ * const failuresOf = (events: Stream.Stream<TaskEvent.TaskEvent>) =>
+ *   Stream.filter(events, TaskClient.eventMatches({ names: ["send-email"], types: ["failed"] }))
+ * ```
+ *
+ * @since 0.1.0
+ * @category filtering
+ */
+export const eventMatches: (filter: TaskClient.EventFilter | undefined) => (event: TaskEvent) => boolean =
+  internal.eventMatches

@@ -474,3 +474,72 @@ export const compareClaimOrder = (a: TaskRecord, b: TaskRecord): number => {
   if (byRunAt !== 0) return byRunAt
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0
 }
+
+/**
+ * The status a task takes when a running attempt ends with `outcome`: `scheduled` for a retry,
+ * else the outcome's own status (`failed`, `dead`, `timed-out`, `cancelled`).
+ *
+ * @example
+ * ```ts
+ * import { TaskStore } from "@spindle/tasks"
+ *
+ * TaskStore.failStatus({ _tag: "retry", runAt: new Date() }) // "scheduled"
+ * TaskStore.failStatus({ _tag: "dead" }) // "dead"
+ * ```
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const failStatus = (
+  outcome: TaskStore.FailOutcome
+): "scheduled" | Exclude<TaskStore.FailOutcome["_tag"], "retry"> =>
+  outcome._tag === "retry" ? "scheduled" : outcome._tag
+
+/**
+ * The type of the event published when a running attempt ends with `outcome`: `retrying` for a
+ * retry, else the outcome's own type (`failed`, `dead`, `timed-out`, `cancelled`).
+ *
+ * @example
+ * ```ts
+ * import { TaskStore } from "@spindle/tasks"
+ *
+ * TaskStore.failEventType({ _tag: "retry", runAt: new Date() }) // "retrying"
+ * TaskStore.failEventType({ _tag: "timed-out" }) // "timed-out"
+ * ```
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const failEventType = (
+  outcome: TaskStore.FailOutcome
+): "retrying" | Exclude<TaskStore.FailOutcome["_tag"], "retry"> => outcome._tag === "retry" ? "retrying" : outcome._tag
+
+/**
+ * The number a listing sorts `record` by for `key` (the value kept in a listing cursor):
+ * milliseconds for the times; for `priority`, importance (`critical` highest), so `asc` lists
+ * `low` first and `desc` lists `critical` first.
+ *
+ * @example
+ * ```ts
+ * import { TaskStore } from "@spindle/tasks"
+ * import type { TaskRecord } from "@spindle/tasks"
+ *
+ * const newestFirst = (tasks: Array<TaskRecord.TaskRecord>) =>
+ *   tasks.sort((a, b) => TaskStore.sortValue(b, "createdAt") - TaskStore.sortValue(a, "createdAt"))
+ * ```
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const sortValue = (record: TaskRecord, key: TaskStore.SortKey): number => {
+  switch (key) {
+    case "createdAt":
+      return record.createdAt.getTime()
+    case "runAt":
+      return record.runAt.getTime()
+    case "updatedAt":
+      return record.updatedAt.getTime()
+    case "priority":
+      return 3 - priorityRank[record.priority]
+  }
+}

@@ -37,11 +37,12 @@ import { migrate, validSchemaName } from "./pgMigrations.js"
 import {
   decodeCursor,
   encodeCursor,
+  encodeJson,
   finishedStatuses,
   makeTaskRowCodec,
   newTaskColumns,
   recordFromColumns,
-  sortValue
+  settleBatch
 } from "./taskRow.js"
 
 type Service = TaskStore.TaskStore["Type"]
@@ -465,7 +466,7 @@ export const make = (
           workerId,
           "succeeded",
           now,
-          sql`result = ${jsonText(result)}::jsonb`
+          sql`result = ${encodeJson(result)}::jsonb`
         )
         yield* publish([event("succeeded", task, { result: task.result })])
         return task
@@ -474,7 +475,7 @@ export const make = (
     const taskFail: Service["taskFail"] = ({ error, id, outcome, workerId }) =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
-        const to: TaskStatus.TaskStatus = outcome._tag === "retry" ? "scheduled" : outcome._tag
+        const to: TaskStatus.TaskStatus = TaskStoreModule.failStatus(outcome)
         const task = yield* leaveRunning(
           "taskFail",
           id,
@@ -485,7 +486,7 @@ export const make = (
             ? sql`error = ${JSON.stringify(error)}::jsonb, run_at = ${outcome.runAt.getTime()}`
             : sql`error = ${JSON.stringify(error)}::jsonb`
         )
-        yield* publish([event(outcome._tag === "retry" ? "retrying" : outcome._tag, task, { error })])
+        yield* publish([event(TaskStoreModule.failEventType(outcome), task, { error })])
         if (outcome._tag === "retry") yield* signalWork
         return task
       })
@@ -499,8 +500,8 @@ export const make = (
     }
 
     /**
-     * Settles a batch in one statement: `run` gets the JSON of the first item of each id and
-     * returns the rows it changed; `eventOf` makes the event of each. Outcomes in input order.
+     * Settles a batch in one statement (see `settleBatch`): `run` gets the JSON of the first item
+     * of each id and returns the rows it changed; `eventOf` makes the event of each.
      */
     const settleMany = <I extends { readonly id: string; readonly workerId: string }>(
       operation: string,
@@ -511,23 +512,13 @@ export const make = (
     ): Effect.Effect<ReadonlyArray<TaskStore.TaskStore.BatchOutcome>, StoreError> =>
       Effect.gen(function*() {
         if (items.length === 0) return []
-        const firsts = new Map<string, I>()
-        for (const item of items) if (!firsts.has(item.id)) firsts.set(item.id, item)
+        const batch = settleBatch(items, encode)
         const now = yield* Clock.currentTimeMillis
-        const rows = yield* query(operation, run(JSON.stringify(Array.from(firsts.values(), encode)), now))
-        const settled = new Map<string, SettledRow>()
-        for (const row of rows) settled.set(row.id, row)
-        const outcomes: Array<TaskStore.TaskStore.BatchOutcome> = []
+        const rows = yield* query(operation, run(batch.json, now))
         const events: Array<WireEvent> = []
-        for (const item of items) {
-          const row = settled.get(item.id)
-          if (row === undefined || firsts.get(item.id) !== item) {
-            outcomes.push("lease-lost")
-            continue
-          }
+        const outcomes = batch.outcomes(rows, (item, row) => {
           events.push(eventOf(item, row, now))
-          outcomes.push("settled")
-        }
+        })
         yield* publish(events)
         return outcomes
       })
@@ -538,7 +529,7 @@ export const make = (
         "tasksComplete",
         items,
         (item) => {
-          const result = jsonText(item.result)
+          const result = encodeJson(item.result)
           results.set(item.id, result)
           return { i: item.id, w: item.workerId, r: result }
         },
@@ -562,18 +553,23 @@ export const make = (
       )
     }
 
-    const tasksFail: Service["tasksFail"] = ({ items }) =>
-      Effect.tap(
+    const tasksFail: Service["tasksFail"] = ({ items }) => {
+      const errors = new Map<string, string>()
+      return Effect.tap(
         settleMany(
           "tasksFail",
           items,
-          ({ error, id, outcome, workerId }) => ({
-            i: id,
-            w: workerId,
-            s: outcome._tag === "retry" ? "scheduled" : outcome._tag,
-            e: JSON.stringify(error),
-            t: outcome._tag === "retry" ? outcome.runAt.getTime() : null
-          }),
+          ({ error, id, outcome, workerId }) => {
+            const text = encodeJson(error)
+            errors.set(id, text)
+            return {
+              i: id,
+              w: workerId,
+              s: TaskStoreModule.failStatus(outcome),
+              e: text,
+              t: outcome._tag === "retry" ? outcome.runAt.getTime() : null
+            }
+          },
           (json, now) =>
             sql<SettledRow>`UPDATE ${tasks} t SET
                 status = x.s, error = x.e::jsonb, run_at = COALESCE(x.t, t.run_at),
@@ -582,15 +578,15 @@ export const make = (
               FROM jsonb_to_recordset(${json}::jsonb) AS x(i TEXT, w TEXT, s TEXT, e TEXT, t BIGINT)
               WHERE t.id = x.i AND t.status = 'running' AND t.lease_owner = x.w
               RETURNING t.id, t.name, t.queue, t.attempt`,
-          ({ error, outcome }, row, now) => ({
-            type: outcome._tag === "retry" ? "retrying" : outcome._tag,
+          ({ id, outcome }, row, now) => ({
+            type: TaskStoreModule.failEventType(outcome),
             taskId: row.id,
             name: row.name,
             queue: row.queue,
-            status: outcome._tag === "retry" ? "scheduled" : outcome._tag,
+            status: TaskStoreModule.failStatus(outcome),
             attempt: row.attempt,
             at: now,
-            error: JSON.parse(JSON.stringify(error)) as TaskRecord.TaskError
+            error: JSON.parse(errors.get(id)!) as TaskRecord.TaskError
           })
         ),
         (outcomes) =>
@@ -598,6 +594,7 @@ export const make = (
             ? signalWork
             : Effect.void
       )
+    }
 
     const tasksRelease: Service["tasksRelease"] = ({ ids, workerId }) =>
       Effect.gen(function*() {
@@ -812,7 +809,7 @@ export const make = (
         return {
           items: page,
           nextCursor: items.length > limit && last !== undefined
-            ? encodeCursor(sortValue(last, key), last.id)
+            ? encodeCursor(TaskStoreModule.sortValue(last, key), last.id)
             : undefined
         }
       })
@@ -993,8 +990,3 @@ export const make = (
     }
     return service
   })
-
-const jsonText = (value: unknown): string => {
-  const text = value === undefined ? undefined : JSON.stringify(value)
-  return text === undefined ? "null" : text
-}

@@ -35,7 +35,7 @@ import {
   makeTaskRowCodec,
   newTaskColumns,
   recordFromColumns,
-  sortValue
+  settleBatch
 } from "./taskRow.js"
 
 type Service = TaskStore.TaskStore["Type"]
@@ -283,14 +283,6 @@ export const make = (
       return true
     }
 
-    const claimOrder = (a: TaskRecord.TaskRecord, b: TaskRecord.TaskRecord): number => {
-      const p = TaskStore.comparePriority(a.priority, b.priority)
-      if (p !== 0) return p
-      const t = a.runAt.getTime() - b.runAt.getTime()
-      if (t !== 0) return t
-      return a.id < b.id ? -1 : a.id > b.id ? 1 : 0
-    }
-
     const tasksClaim: Service["tasksClaim"] = ({ leaseMs, limit, names, queues, workerId }) =>
       limit <= 0 || queues?.length === 0 || names?.length === 0
         ? Effect.succeed([])
@@ -299,7 +291,7 @@ export const make = (
             q.claim({ workerId, now, leaseMs, limit: Math.floor(limit), queues, names }),
             decodeAll("tasksClaim")
           ).pipe(Effect.map((records) => {
-            const sorted = [...records].sort(claimOrder)
+            const sorted = [...records].sort(TaskStore.compareClaimOrder)
             for (const record of sorted) effects.events.push(event("started", record))
             return sorted
           })), false)
@@ -348,7 +340,7 @@ export const make = (
         q.fail({
           id,
           workerId,
-          status: outcome._tag === "retry" ? "scheduled" : outcome._tag,
+          status: TaskStore.failStatus(outcome),
           error: encodeJson(error),
           runAt: outcome._tag === "retry" ? outcome.runAt.getTime() : undefined,
           now
@@ -357,7 +349,7 @@ export const make = (
           Effect.flatMap(Option.match({
             onNone: () => failPlain(leaseLost(id, workerId)),
             onSome: (record) => {
-              effects.events.push(event(outcome._tag === "retry" ? "retrying" : outcome._tag, record, { error }))
+              effects.events.push(event(TaskStore.failEventType(outcome), record, { error }))
               if (outcome._tag === "retry") effects.wake = true
               return Effect.succeed(record)
             }
@@ -365,8 +357,8 @@ export const make = (
         ), false)
 
     /**
-     * Settles a batch in one statement: `run` gets the JSON of the first item of each id and
-     * returns the rows it changed; `onSettled` records the event of each. Outcomes in input order.
+     * Settles a batch in one statement (see `settleBatch`): `run` gets the JSON of the first item
+     * of each id and returns the rows it changed; `onSettled` records the event of each.
      */
     const settleMany = <I extends { readonly id: string; readonly workerId: string }>(
       operation: string,
@@ -381,25 +373,12 @@ export const make = (
       ) => void
     ): Effect.Effect<ReadonlyArray<TaskStore.TaskStore.BatchOutcome>, TaskStore.TaskStoreError> => {
       if (items.length === 0) return Effect.succeed([])
-      const firsts = new Map<string, I>()
-      for (const item of items) if (!firsts.has(item.id)) firsts.set(item.id, item)
-      const json = JSON.stringify(Array.from(firsts.values(), encode))
+      const batch = settleBatch(items, encode)
       return write(operation, (now, effects) =>
-        Effect.map(run(json, now), (rows) => {
-          const settled = new Map<string, SettledRow>()
-          for (const row of rows) settled.set(row.id, row)
-          const outcomes: Array<TaskStore.TaskStore.BatchOutcome> = []
-          for (const item of items) {
-            const row = settled.get(item.id)
-            if (row === undefined || firsts.get(item.id) !== item) {
-              outcomes.push("lease-lost")
-              continue
-            }
-            onSettled(item, row, now, effects)
-            outcomes.push("settled")
-          }
-          return outcomes
-        }), false)
+        Effect.map(
+          run(batch.json, now),
+          (rows) => batch.outcomes(rows, (item, row) => onSettled(item, row, now, effects))
+        ), false)
     }
 
     const settledEvent = (
@@ -438,27 +417,32 @@ export const make = (
       )
     }
 
-    const tasksFail: Service["tasksFail"] = ({ items }) =>
-      settleMany(
+    const tasksFail: Service["tasksFail"] = ({ items }) => {
+      const errors = new Map<string, string>()
+      return settleMany(
         "tasksFail",
         items,
-        ({ error, id, outcome, workerId }) => ({
-          i: id,
-          w: workerId,
-          s: outcome._tag === "retry" ? "scheduled" : outcome._tag,
-          e: encodeJson(error),
-          t: outcome._tag === "retry" ? outcome.runAt.getTime() : null
-        }),
+        ({ error, id, outcome, workerId }) => {
+          const text = encodeJson(error)
+          errors.set(id, text)
+          return {
+            i: id,
+            w: workerId,
+            s: TaskStore.failStatus(outcome),
+            e: text,
+            t: outcome._tag === "retry" ? outcome.runAt.getTime() : null
+          }
+        },
         (json, now) => q.failMany({ items: json, now }),
-        ({ error, outcome }, row, now, effects) => {
-          const status = outcome._tag === "retry" ? "scheduled" : outcome._tag
-          const stored = JSON.parse(encodeJson(error)) as TaskRecord.TaskError
+        ({ id, outcome }, row, now, effects) => {
+          const stored = JSON.parse(errors.get(id)!) as TaskRecord.TaskError
           effects.events.push(
-            settledEvent(outcome._tag === "retry" ? "retrying" : outcome._tag, row, status, now, { error: stored })
+            settledEvent(TaskStore.failEventType(outcome), row, TaskStore.failStatus(outcome), now, { error: stored })
           )
           if (outcome._tag === "retry") effects.wake = true
         }
       )
+    }
 
     const tasksRelease: Service["tasksRelease"] = ({ ids, workerId }) =>
       ids.length === 0 ? Effect.succeed(0) : write("tasksRelease", (now, effects) =>
@@ -608,7 +592,7 @@ export const make = (
           return {
             items,
             nextCursor: records.length > limit && last !== undefined
-              ? encodeCursor(sortValue(last, sortBy), last.id)
+              ? encodeCursor(TaskStore.sortValue(last, sortBy), last.id)
               : undefined
           }
         }))

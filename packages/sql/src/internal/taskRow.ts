@@ -17,6 +17,7 @@
  * @internal
  */
 import { RetryPolicy } from "@spindle/core"
+import type { TaskStore } from "@spindle/tasks"
 import { TaskRecord, TaskStatus } from "@spindle/tasks"
 import { Either, ParseResult, Schema } from "effect"
 
@@ -322,8 +323,14 @@ export const makeTaskRowCodec = (mode: JsonMode) => {
   return { Row, decode, decodeAll, decodeSchema } as const
 }
 
-/** JSON as text for a JSON column; `undefined` becomes `null`. @internal */
-export const encodeJson = (value: unknown): string => JSON.stringify(value === undefined ? null : value)
+/**
+ * JSON as text for a JSON column; `undefined` (and anything else JSON cannot represent on its
+ * own, such as a function) becomes `null`. @internal
+ */
+export const encodeJson = (value: unknown): string => {
+  const text = value === undefined ? undefined : JSON.stringify(value)
+  return text === undefined ? "null" : text
+}
 
 const encodeRetry = Schema.encodeSync(RetryPolicy.Schema)
 
@@ -421,9 +428,6 @@ export const recordFromColumns = (
     }))
 }
 
-/** The number of columns of a task row (for the bound-variable limit of multi-row inserts). @internal */
-export const taskColumnCount = 26
-
 /** Column names of a task row, in table order. @internal */
 export const taskColumns: ReadonlyArray<keyof NewTaskColumns> = [
   "id",
@@ -454,6 +458,9 @@ export const taskColumns: ReadonlyArray<keyof NewTaskColumns> = [
   "tags"
 ]
 
+/** The number of columns of a task row (for the bound-variable limit of multi-row inserts). @internal */
+export const taskColumnCount = taskColumns.length
+
 /** The column a listing sorts by. @internal */
 export const sortColumn = {
   createdAt: "created_at",
@@ -481,22 +488,47 @@ export const decodeCursor = (cursor: string): readonly [number, string] | undefi
   }
 }
 
-/**
- * The sort value of a record for a listing cursor; priority sorts by importance (critical
- * highest), as the SQL `(3 - priority)` does. @internal
- */
-export const sortValue = (record: TaskRecord.TaskRecord, key: keyof typeof sortColumn): number => {
-  switch (key) {
-    case "createdAt":
-      return record.createdAt.getTime()
-    case "runAt":
-      return record.runAt.getTime()
-    case "updatedAt":
-      return record.updatedAt.getTime()
-    case "priority":
-      return 3 - TaskRecord.priorityRank[record.priority]
-  }
-}
-
 /** Statuses in which a task is finished, as SQL literals can list them. @internal */
 export const finishedStatuses: ReadonlyArray<TaskStatus.TaskStatus> = TaskStatus.all.filter(TaskStatus.isFinished)
+
+/**
+ * A batch of settlements (`tasksComplete`, `tasksFail`) made ready for one statement. Only the
+ * first item of each id applies (a row is updated once): `json` is the JSON array of
+ * `encode(item)` for those items, in input order, and `outcomes(rows)` gives the outcome of every
+ * item in input order from the rows the statement changed: `lease-lost` for a repeated id or an
+ * id with no row, else `settled` (after calling `onSettled` with the item and its row).
+ *
+ * @internal
+ */
+export const settleBatch = <I extends { readonly id: string }>(
+  items: ReadonlyArray<I>,
+  encode: (item: I) => object
+): {
+  readonly json: string
+  readonly outcomes: <R extends { readonly id: string }>(
+    rows: ReadonlyArray<R>,
+    onSettled: (item: I, row: R) => void
+  ) => Array<TaskStore.TaskStore.BatchOutcome>
+} => {
+  const firsts = new Map<string, I>()
+  for (const item of items) if (!firsts.has(item.id)) firsts.set(item.id, item)
+  const json = JSON.stringify(Array.from(firsts.values(), encode))
+  return {
+    json,
+    outcomes: (rows, onSettled) => {
+      const settled = new Map<string, (typeof rows)[number]>()
+      for (const row of rows) settled.set(row.id, row)
+      const outcomes: Array<TaskStore.TaskStore.BatchOutcome> = []
+      for (const item of items) {
+        const row = settled.get(item.id)
+        if (row === undefined || firsts.get(item.id) !== item) {
+          outcomes.push("lease-lost")
+          continue
+        }
+        onSettled(item, row)
+        outcomes.push("settled")
+      }
+      return outcomes
+    }
+  }
+}

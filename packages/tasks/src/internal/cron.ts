@@ -1,9 +1,8 @@
-import { Cause, Clock, Cron as EffectCron, Duration, Effect, Either, Layer, Option } from "effect"
+import { Cause, Clock, Cron as EffectCron, Effect, Either, Layer, Option } from "effect"
 import type * as Cron from "../Cron.js"
 import type * as Task from "../Task.js"
-import type { NewTask } from "../TaskRecord.js"
 import { TaskStore } from "../TaskStore.js"
-import { encodePayload } from "./task.js"
+import { encodePayload, toNewTask } from "./task.js"
 
 /** @internal */
 export const TypeId: typeof Cron.TypeId = Symbol.for("@spindle/tasks/Cron/Schedule") as never
@@ -32,19 +31,6 @@ export const schedule = <T extends Task.Task.Any>(
 export const idempotencyKey = (schedule: Cron.Schedule, tick: Date): string =>
   `cron:${schedule.task.name}:${tick.toISOString()}`
 
-/** @internal */
-export const toNewTask = (task: Task.Task.Any, payload: unknown): NewTask => ({
-  name: task.name,
-  queue: task.queue,
-  priority: task.priority,
-  payload,
-  maxAttempts: task.maxAttempts,
-  retry: task.retry ?? null,
-  timeoutMs: task.timeout === undefined ? null : Duration.toMillis(task.timeout),
-  softTimeoutMs: task.softTimeout === undefined ? null : Duration.toMillis(task.softTimeout),
-  tags: task.tags
-})
-
 /**
  * The tick's task gets the tick's key as its id too: the idempotency key dedupes ticks fired
  * while the task is unfinished, the id (unique for good) after it finished.
@@ -59,7 +45,7 @@ export const fire = (schedule: Cron.Schedule, tick: Date) =>
     if (Option.isSome(existing)) return { task: existing.value, created: false }
     const payload = yield* encodePayload(schedule.task, schedule.payload)
     const [inserted] = yield* store.tasksInsert({
-      tasks: [{ ...toNewTask(schedule.task, payload), id: key, idempotencyKey: key }]
+      tasks: [{ ...toNewTask(schedule.task, schedule.payload, payload, { idempotencyKey: key }), id: key }]
     }).pipe(
       Effect.catchTag("TaskStoreError", (error) =>
         // Another node inserted the same id between our read and our insert.

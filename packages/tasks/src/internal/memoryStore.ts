@@ -2,11 +2,19 @@ import type { Scope } from "effect"
 import { Clock, Deferred, Effect, Either, Exit, Option, PubSub, Stream } from "effect"
 import type { TaskEvent, TaskEventType } from "../TaskEvent.js"
 import type { NewTask, TaskError, TaskLogLine, TaskRecord } from "../TaskRecord.js"
-import { makeId, priorityRank } from "../TaskRecord.js"
+import { makeId } from "../TaskRecord.js"
 import type { TaskStatus } from "../TaskStatus.js"
 import * as Status from "../TaskStatus.js"
 import type { TaskStore } from "../TaskStore.js"
-import { compareClaimOrder, LeaseLost, TaskNotFound, TaskStoreError } from "../TaskStore.js"
+import {
+  compareClaimOrder,
+  failEventType,
+  failStatus,
+  LeaseLost,
+  sortValue,
+  TaskNotFound,
+  TaskStoreError
+} from "../TaskStore.js"
 
 type Service = TaskStore["Type"]
 
@@ -50,25 +58,6 @@ export const decodeCursor = (
     return undefined
   } catch {
     return undefined
-  }
-}
-
-/**
- * The value a listing sorts by. `priority` sorts by importance: `asc` is `low` first, `desc`
- * is `critical` first.
- *
- * @internal
- */
-export const sortValue = (task: TaskRecord, key: TaskStore.SortKey): number => {
-  switch (key) {
-    case "createdAt":
-      return task.createdAt.getTime()
-    case "runAt":
-      return task.runAt.getTime()
-    case "updatedAt":
-      return task.updatedAt.getTime()
-    case "priority":
-      return 3 - priorityRank[task.priority]
   }
 }
 
@@ -306,14 +295,14 @@ export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(funct
   const taskFail: Service["taskFail"] = ({ error, id, outcome, workerId }) =>
     atomically((now, events) =>
       Either.flatMap(held(id, workerId), (task) => {
-        const to: TaskStatus = outcome._tag === "retry" ? "scheduled" : outcome._tag
+        const to: TaskStatus = failStatus(outcome)
         const stored = jsonCopy(error) as TaskError
         const fields: Partial<TaskRecord> = outcome._tag === "retry"
           ? { error: stored, runAt: new Date(outcome.runAt.getTime()) }
           : { error: stored }
         return Either.map(leaveRunning(task, to, now, fields), (next) => {
           put(next)
-          events.push(event(outcome._tag === "retry" ? "retrying" : outcome._tag, next, { error: stored }))
+          events.push(event(failEventType(outcome), next, { error: stored }))
           if (outcome._tag === "retry") signal()
           return next
         })
@@ -352,14 +341,14 @@ export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(funct
 
   const tasksFail: Service["tasksFail"] = ({ items }) =>
     settleMany(items, (task, { error, outcome }, now, events) => {
-      const to: TaskStatus = outcome._tag === "retry" ? "scheduled" : outcome._tag
+      const to: TaskStatus = failStatus(outcome)
       const stored = jsonCopy(error) as TaskError
       const fields: Partial<TaskRecord> = outcome._tag === "retry"
         ? { error: stored, runAt: new Date(outcome.runAt.getTime()) }
         : { error: stored }
       const next = Either.getOrThrow(leaveRunning(task, to, now, fields))
       put(next)
-      events.push(event(outcome._tag === "retry" ? "retrying" : outcome._tag, next, { error: stored }))
+      events.push(event(failEventType(outcome), next, { error: stored }))
       if (outcome._tag === "retry") signal()
     })
 

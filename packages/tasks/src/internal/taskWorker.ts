@@ -267,20 +267,10 @@ interface Running {
   slot: boolean
 }
 
-/** An outcome waiting for the settler's next batch. */
+/** An outcome waiting for the settler's next batch; `entry` is held until it is recorded or refused. */
 type Settlement =
-  | {
-    readonly _tag: "complete"
-    readonly record: TaskRecord
-    readonly item: TaskStore.Completion
-    readonly resume: (settled: boolean) => void
-  }
-  | {
-    readonly _tag: "fail"
-    readonly record: TaskRecord
-    readonly item: TaskStore.Failure
-    readonly resume: (settled: boolean) => void
-  }
+  | { readonly _tag: "complete"; readonly entry: Running; readonly item: TaskStore.Completion }
+  | { readonly _tag: "fail"; readonly entry: Running; readonly item: TaskStore.Failure }
 
 /** Outcomes recorded per round trip at most. */
 const settleBatchMax = 1_000
@@ -403,10 +393,16 @@ export const make = (
 
     // The settler: outcomes are recorded in batches (one round trip for all the outcomes that
     // arrived while the previous batch was being written: no added delay when idle, batches
-    // under load), and each attempt waits until its outcome is durable. Counters and metrics
-    // are updated once per batch and outcome.
+    // under load). Nobody waits for an outcome: its task stays held (and heartbeated) until the
+    // outcome is recorded or refused. Counters and metrics are updated once per batch and outcome.
     const settlements = yield* Queue.unbounded<Settlement>()
     let settling = 0
+
+    /** The settler is done with an entry's outcome (recorded or refused): the task is no longer held. */
+    const settled = (entry: Running): void => {
+      settling--
+      unhold(entry)
+    }
 
     const recordBatch = <S extends Settlement>(
       batch: ReadonlyArray<S>,
@@ -417,12 +413,12 @@ export const make = (
         Effect.matchEffect({
           onFailure: (error) =>
             Effect.sync(() => {
-              for (const s of batch) s.resume(false)
+              for (const s of batch) settled(s.entry)
             }).pipe(
               Effect.zipRight(
                 Effect.logWarning(
                   `spindle: the outcome of ${batch.length} attempt(s) was not recorded: ${error.message}`
-                ).pipe(Effect.annotateLogs({ workerId, taskIds: batch.map((s) => s.record.id).join(",") }))
+                ).pipe(Effect.annotateLogs({ workerId, taskIds: batch.map((s) => s.entry.record.id).join(",") }))
               )
             ),
           onSuccess: (outcomes) =>
@@ -436,13 +432,13 @@ export const make = (
                     ? "succeeded"
                     : (s.item as TaskStore.Failure).outcome._tag
                   countOutcome(outcome)
-                  const labels = outcomeLabels(s.record.name, outcome)
+                  const labels = outcomeLabels(s.entry.record.name, outcome)
                   byLabels.set(labels, (byLabels.get(labels) ?? 0) + 1)
-                  s.resume(true)
+                  settled(s.entry)
                 } else {
                   counts.lost++
                   lost.push(s)
-                  s.resume(false)
+                  settled(s.entry)
                 }
               }
               for (const [labels, n] of byLabels) Metrics.completedTotal.unsafeUpdate(n, labels)
@@ -451,7 +447,7 @@ export const make = (
               for (const s of lost) {
                 updates.push(
                   Effect.logDebug("spindle: the outcome of an attempt was not recorded: the lease was lost").pipe(
-                    Effect.annotateLogs(logAnnotations(s.record))
+                    Effect.annotateLogs(logAnnotations(s.entry.record))
                   )
                 )
               }
@@ -474,28 +470,13 @@ export const make = (
       ], { concurrency: 2, discard: true })
     }).pipe(Effect.forever, Effect.forkScoped)
 
-    /** Queues an outcome for the settler and waits until it is recorded (true) or refused. */
     /**
      * Queues an outcome for the settler. The task stays held (heartbeated) until the outcome is
-     * recorded or refused; nobody waits for it.
+     * recorded or refused (`settled`); nobody waits for it.
      */
-    const recordOutcome = (
-      entry: Running,
-      settlement:
-        | { readonly _tag: "complete"; readonly record: TaskRecord; readonly item: TaskStore.Completion }
-        | { readonly _tag: "fail"; readonly record: TaskRecord; readonly item: TaskStore.Failure }
-    ): void => {
+    const recordOutcome = (settlement: Settlement): void => {
       settling++
-      let done = false
-      Queue.unsafeOffer(settlements, {
-        ...settlement,
-        resume: () => {
-          if (done) return
-          done = true
-          settling--
-          unhold(entry)
-        }
-      } as Settlement)
+      Queue.unsafeOffer(settlements, settlement)
     }
 
     /** Runs a rare follow-up of a handler's end (a log, a retry decision) in a fiber of its own. */
@@ -517,7 +498,7 @@ export const make = (
         )
       }
       if (exit._tag === "Success") {
-        return recordOutcome(entry, { _tag: "complete", record, item: { id: record.id, workerId, result: exit.value } })
+        return recordOutcome({ _tag: "complete", entry, item: { id: record.id, workerId, result: exit.value } })
       }
       if (stop === "shutdown" || (stopping && stop === undefined && Cause.isInterruptedOnly(exit.cause))) {
         // interrupted by the shutdown: given back (the scope closing after the shutdown drops
@@ -531,15 +512,15 @@ export const make = (
           message: "cancelled while running",
           cause: Cause.pretty(exit.cause)
         }
-        return recordOutcome(entry, {
+        return recordOutcome({
           _tag: "fail",
-          record,
+          entry,
           item: { id: record.id, workerId, error, outcome: { _tag: "cancelled" } }
         })
       }
       runAside(Effect.map(Random.next, (random) => {
         const { error, outcome } = decide(record, exit.cause, clock.unsafeCurrentTimeMillis(), random)
-        recordOutcome(entry, { _tag: "fail", record, item: { id: record.id, workerId, error, outcome } })
+        recordOutcome({ _tag: "fail", entry, item: { id: record.id, workerId, error, outcome } })
       }))
     }
 
@@ -604,9 +585,9 @@ export const make = (
           cause: ""
         }
         freeSlot(entry)
-        return recordOutcome(entry, {
+        return recordOutcome({
           _tag: "fail",
-          record,
+          entry,
           item: { id: record.id, workerId, error, outcome: { _tag: "failed" } }
         })
       }
