@@ -25,50 +25,20 @@ import { Cli } from "@spindle/cli"
 import { Api } from "@spindle/server"
 import * as Config from "effect/Config"
 import * as Console from "effect/Console"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { dataPaths, makeModule } from "./module.js"
+import type * as Redacted from "effect/Redacted"
+import { config, dataPaths, makeModule } from "./module.js"
 import { Cleanup, GenerateReport, ImportData, type ImportRecord, SendNotification } from "./tasks.js"
-
-// -----------------------------------------------------------------------------
-// Arguments
-// -----------------------------------------------------------------------------
-
-/** The value of `--name value` or `--name=value`, the last one given. */
-const flag = (argv: ReadonlyArray<string>, name: string): Option.Option<string> => {
-  let value: Option.Option<string> = Option.none()
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === `--${name}` && i + 1 < argv.length) value = Option.some(argv[++i])
-    else if (argv[i].startsWith(`--${name}=`)) value = Option.some(argv[i].slice(name.length + 3))
-  }
-  return value
-}
 
 const argv = process.argv.slice(2)
 const serveArgs = argv.filter((arg) => arg !== "--no-demo")
-
-/** What main needs to know besides what `spindle serve` reads (flags win over the environment). */
-const settings = Effect.gen(function*() {
-  const db = yield* Option.match(flag(argv, "db"), {
-    onSome: Effect.succeed,
-    onNone: () => Config.string("SPINDLE_DB").pipe(Config.withDefault("./spindle.db"))
-  })
-  const token = yield* Option.match(flag(argv, "token"), {
-    onSome: (token) => Effect.succeed(Option.some(token)),
-    onNone: () => Config.option(Config.string("SPINDLE_TOKEN"))
-  })
-  const demo = !argv.includes("--no-demo") && (yield* Config.boolean("SPINDLE_DEMO").pipe(Config.withDefault(true)))
-  const reportWorkers = yield* Config.integer("SPINDLE_REPORT_WORKERS").pipe(Config.withDefault(2))
-  const failureRate = yield* Config.number("SPINDLE_PROVIDER_FAILURE_RATE").pipe(Config.withDefault(0.3))
-  return { db, token, demo, reportWorkers, failureRate }
-})
 
 // -----------------------------------------------------------------------------
 // The banner and the demo
 // -----------------------------------------------------------------------------
 
-const banner = (url: string, db: string, token: Option.Option<string>): string => {
+const banner = (url: string, db: string, token: Option.Option<Redacted.Redacted>): string => {
   const paths = dataPaths({ db })
   const auth = Option.isSome(token) ? ` -H "authorization: Bearer $SPINDLE_TOKEN"` : ""
   return [
@@ -124,7 +94,7 @@ const demoTasks = [
 ]
 
 /** Submits the demo tasks through the service's own HTTP API, in one batch. */
-const submitDemo = (url: string, token: Option.Option<string>) =>
+const submitDemo = (url: string, token: Option.Option<Redacted.Redacted>) =>
   Effect.gen(function*() {
     const client = yield* HttpApiClient.make(Api.SpindleApi, {
       baseUrl: url,
@@ -148,36 +118,22 @@ const submitDemo = (url: string, token: Option.Option<string>) =>
 // -----------------------------------------------------------------------------
 
 /**
- * `spindle serve` announces its URL on stdout (`spindle listening on <url>`): this console
- * passes every line through and hands the URL over.
+ * `spindle serve` with this example's module (its data files next to the store `serve` resolved
+ * from `--db`, `SPINDLE_DB` or the default); once it listens, the banner and the demo tasks, in a
+ * fiber of their own.
  */
-const watchingConsole = (listening: Deferred.Deferred<string>) =>
-  Effect.map(Effect.console, (console): Console.Console => ({
-    ...console,
-    log: (...args) =>
-      Effect.zipRight(
-        console.log(...args),
-        Effect.suspend(() => {
-          const match = typeof args[0] === "string" ? /^spindle listening on (\S+)/.exec(args[0]) : null
-          return match === null ? Effect.void : Deferred.succeed(listening, match[1])
-        })
-      )
-  }))
-
 const main = Effect.gen(function*() {
-  const { db, demo, failureRate, reportWorkers, token } = yield* settings
-  const module = makeModule({ db, reportWorkers, provider: { failureRate } })
-  const listening = yield* Deferred.make<string>()
-
-  yield* Deferred.await(listening).pipe(
-    Effect.flatMap((url) =>
-      Effect.zipRight(Console.log(banner(url, db, token)), demo ? submitDemo(url, token) : Effect.void)
-    ),
-    Effect.forkScoped
-  )
-  yield* Cli.run(["serve", ...serveArgs], { module }).pipe(
-    Effect.withConsole(yield* watchingConsole(listening))
-  )
+  const options = yield* config
+  const demo = !argv.includes("--no-demo") && (yield* Config.boolean("SPINDLE_DEMO").pipe(Config.withDefault(true)))
+  const scope = yield* Effect.scope
+  yield* Cli.run(["serve", ...serveArgs], {
+    module: ({ db }) => makeModule({ ...options, db }),
+    onListening: ({ db, token, url }) =>
+      Effect.zipRight(Console.log(banner(url, db, token)), demo ? submitDemo(url, token) : Effect.void).pipe(
+        Effect.forkIn(scope),
+        Effect.asVoid
+      )
+  })
 }).pipe(Effect.scoped, Effect.provide(NodeContext.layer))
 
 main.pipe(NodeRuntime.runMain({ disableErrorReporting: true }))

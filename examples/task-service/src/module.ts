@@ -136,19 +136,22 @@ export const layerHandlers = (
     Layer.provide(Maintenance.layerStore)
   )
 
+/** The module around a handlers layer: the same definitions, cron and limits. */
+const moduleWith = (handlers: Layer.Layer<TaskHandlers.TaskHandlers, unknown, TaskStore.TaskStore>) =>
+  TaskService.module({
+    definitions,
+    handlers,
+    cron: [nightlyCleanup],
+    worker: { limits }
+  })
+
 /**
  * The module for explicit options.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const makeModule = (options: ModuleOptions = {}) =>
-  TaskService.module({
-    definitions,
-    handlers: layerHandlers(options),
-    cron: [nightlyCleanup],
-    worker: { limits }
-  })
+export const makeModule = (options: ModuleOptions = {}) => moduleWith(layerHandlers(options))
 
 /**
  * The settings of the default module, from the environment.
@@ -170,9 +173,4 @@ export const config: Config.Config<ModuleOptions> = Config.all({
  * @since 0.1.0
  * @category modules
  */
-export default TaskService.module({
-  definitions,
-  handlers: Layer.unwrapEffect(Effect.map(config, layerHandlers)),
-  cron: [nightlyCleanup],
-  worker: { limits }
-})
+export default moduleWith(Layer.unwrapEffect(Effect.map(config, layerHandlers)))

@@ -12,7 +12,7 @@
  */
 import type { CliApp } from "@effect/cli"
 import type { TaskService } from "@spindle/server"
-import type { Effect } from "effect"
+import type { Effect, Option, Redacted } from "effect"
 import * as internal from "./internal/cli.js"
 import * as error from "./internal/error.js"
 import * as module_ from "./internal/module.js"
@@ -42,15 +42,43 @@ export const CliError: typeof error.CliError = error.CliError
 export type CliError = error.CliError
 
 /**
+ * What an embedding program gives `run`: its task module, and what to do once `serve` listens.
+ *
+ * @example
+ * ```ts
+ * import { Cli } from "@spindle/cli"
+ * import { TaskService } from "@spindle/server"
+ * import { Console } from "effect"
+ *
+ * const options: Cli.RunOptions = {
+ *   module: TaskService.module({ definitions: [] }),
+ *   onListening: ({ url }) => Console.log(`dashboard: ${url}/`)
+ * }
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
 export interface RunOptions {
   /**
    * The task module `serve` and `worker` run when no `--tasks` flag is given (an embedding
-   * program passes its own). Without it, `--tasks` or `SPINDLE_TASKS` names one.
+   * program passes its own), or a function making it for the store address the command resolved
+   * (`--db`, `SPINDLE_DB` or the default), for a module whose files go next to the store.
+   * Without it, `--tasks` or `SPINDLE_TASKS` names one.
    */
-  readonly module?: TaskService.TaskModule | undefined
+  readonly module?: TaskService.TaskModule | ((service: { readonly db: string }) => TaskService.TaskModule) | undefined
+  /**
+   * Called by `serve` once the service listens, after it printed `spindle listening on <url>`:
+   * the base URL, the store address and the bearer token the API requires (`--token` or
+   * `SPINDLE_TOKEN`, none when empty), for an embedding program that talks to its own service.
+   */
+  readonly onListening?:
+    | ((info: {
+      readonly url: string
+      readonly db: string
+      readonly token: Option.Option<Redacted.Redacted>
+    }) => Effect.Effect<void>)
+    | undefined
 }
 
 /**

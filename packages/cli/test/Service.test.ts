@@ -3,7 +3,7 @@ import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Cli } from "@spindle/cli"
 import { TaskService } from "@spindle/server"
-import { Context, Deferred, Effect, Exit, Fiber, Layer, Option } from "effect"
+import { ConfigProvider, Context, Deferred, Effect, Exit, Fiber, Layer, Option, Redacted } from "effect"
 import * as path from "node:path"
 import * as CliTest from "./cliTestUtils.js"
 
@@ -72,6 +72,44 @@ describe("service commands", () => {
       const exit = yield* Fiber.interrupt(serve.fiber)
       assert.isTrue(Exit.isInterrupted(exit))
       assert.deepStrictEqual(serve.stderr, [])
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.scopedLive("serve hands an embedding program its URL, store and token, and makes its module for the store", () =>
+    Effect.gen(function*() {
+      const db = yield* tempDb
+      const loaded = yield* Cli.loadModule(CliTest.fixture("tasks.mjs"))
+      const madeFor: Array<string> = []
+      const info = yield* Deferred.make<{ readonly url: string; readonly db: string; readonly token: string | null }>()
+      const serve = yield* start(["serve", "--db", db, "--port", "0", "--quiet", "--token", "s3cret"], {
+        module: (service) => {
+          madeFor.push(service.db)
+          return loaded
+        },
+        onListening: (listening) =>
+          Deferred.succeed(info, {
+            url: listening.url,
+            db: listening.db,
+            token: Option.match(listening.token, { onNone: () => null, onSome: Redacted.value })
+          })
+      })
+      const url = yield* serve.listening
+      assert.deepStrictEqual(yield* Deferred.await(info), { url, db, token: "s3cret" })
+      assert.deepStrictEqual(madeFor, [db])
+      yield* Fiber.interrupt(serve.fiber)
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.scopedLive("serve with an empty SPINDLE_TOKEN hands no token to onListening", () =>
+    Effect.gen(function*() {
+      const db = yield* tempDb
+      const module = yield* Cli.loadModule(CliTest.fixture("tasks.mjs"))
+      const token = yield* Deferred.make<Option.Option<Redacted.Redacted>>()
+      const serve = yield* start(["serve", "--db", db, "--port", "0", "--quiet", "--no-worker"], {
+        module,
+        onListening: (listening) => Deferred.succeed(token, listening.token)
+      }).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["SPINDLE_TOKEN", ""]]))))
+      yield* serve.listening
+      assert.isTrue(Option.isNone(yield* Deferred.await(token)))
+      yield* Fiber.interrupt(serve.fiber)
     }).pipe(Effect.provide(NodeContext.layer)))
 
   it.scopedLive("serve --api-only runs no worker; `worker` runs the tasks", () =>

@@ -191,3 +191,41 @@ export const layerStore: (db: string) => Layer.Layer<TaskStore.TaskStore, TaskSe
  * @category layers
  */
 export const layer: (options?: Options) => Layer.Layer<TaskService, TaskServiceError> = internal.layer
+
+/**
+ * The values `layer` takes for the options left out: the SQLite file `./spindle.db`, port
+ * 7400 on the loopback interface, 10 tasks at once.
+ *
+ * @example
+ * ```ts
+ * import { TaskService } from "@spindle/server"
+ *
+ * const url = `http://${TaskService.defaults.host}:${TaskService.defaults.port}`
+ * ```
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaults: {
+  readonly db: "./spindle.db"
+  readonly port: 7400
+  readonly host: "127.0.0.1"
+  readonly concurrency: 10
+} = internal.defaults
+
+/**
+ * A database address fit to print: the password of a URL (`postgres://user:password@host/db`)
+ * replaced with `***`; anything else unchanged.
+ *
+ * @example
+ * ```ts
+ * import { TaskService } from "@spindle/server"
+ *
+ * // "postgres://app:***@db.internal:5432/tasks"
+ * const shown = TaskService.redactUrl("postgres://app:s3cret@db.internal:5432/tasks")
+ * ```
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const redactUrl: (url: string) => string = internal.redactUrl

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { TaskCatalog, TaskService } from "@spindle/server"
 import { MemoryStore, Task, TaskHandlers, TaskStore } from "@spindle/tasks"
-import { Context, Effect, Layer, Option, Schema } from "effect"
+import { Context, Effect, FiberSet, Layer, Option, Schema } from "effect"
 import * as Fs from "node:fs"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
@@ -138,15 +138,14 @@ describe("the fast lane of POST /v1/tasks", () => {
   it.scopedLive("takes only what it answers exactly: other requests pass through untouched", () =>
     Effect.gen(function*() {
       const store = Context.get(yield* Layer.build(MemoryStore.layer), TaskStore.TaskStore)
-      const runtime = yield* Effect.runtime<never>()
+      const run = yield* FiberSet.makeRuntime<never>()
       const catalog = TaskCatalog.make([Greet])
       const lane = (token?: string, corsOrigins?: ReadonlyArray<string>) =>
         FastLane.handler({
           config: resolve({ requestLog: false, bodyLimitBytes: 1000, token, corsOrigins }),
           store,
           catalog,
-          runtime,
-          track: (effect) => effect
+          run
         }).handle
       const serve = (handle: ReturnType<typeof lane>) =>
         Effect.acquireRelease(

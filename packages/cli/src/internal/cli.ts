@@ -62,7 +62,7 @@ export const run = (
   args: ReadonlyArray<string>,
   options: Service.RunOptions = {}
 ): Effect.Effect<void, CliError, CliApp.CliApp.Environment> =>
-  Command.run(options.module === undefined ? command : make(options), {
+  Command.run(options.module === undefined && options.onListening === undefined ? command : make(options), {
     name: "spindle",
     version,
     executable: "spindle"

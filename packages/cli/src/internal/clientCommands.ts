@@ -6,7 +6,7 @@ import { TaskStatus } from "@spindle/tasks"
 import type { Redacted } from "effect"
 import { Clock, Console, Effect, Option, Schedule, Schema } from "effect"
 import * as Client from "./client.js"
-import { CliError } from "./error.js"
+import { CliError, fail } from "./error.js"
 import * as Format from "./format.js"
 import * as Flags from "./options.js"
 import * as Progress from "./progress.js"
@@ -26,13 +26,11 @@ const withClient = <A, E, R>(
 const printJson = <A, I>(schema: Schema.Schema<A, I>, value: A) =>
   Effect.flatMap(Effect.orDie(Schema.encode(schema)(value)), (encoded) => Console.log(Format.json(encoded)))
 
-const inputError = (message: string, cause?: unknown) =>
-  new CliError({ reason: "Input", lines: [`error: ${message}`], cause })
-
 const parseJson = (what: string, text: string): Effect.Effect<unknown, CliError> =>
   Effect.try({
     try: () => JSON.parse(text) as unknown,
-    catch: (cause) => inputError(`${what} is not valid JSON: ${cause instanceof Error ? cause.message : cause}`, cause)
+    catch: (cause) =>
+      fail("Input", `${what} is not valid JSON: ${cause instanceof Error ? cause.message : cause}`, cause)
   })
 
 /**
@@ -46,7 +44,7 @@ export const parsePayloadFile = (file: string, text: string): Effect.Effect<Arra
     const trimmed = text.trim()
     if (trimmed.startsWith("[")) {
       const value = yield* parseJson(`--file ${file}`, trimmed)
-      if (!Array.isArray(value)) return yield* inputError(`--file ${file} must hold a JSON array or JSON Lines`)
+      if (!Array.isArray(value)) return yield* fail("Input", `--file ${file} must hold a JSON array or JSON Lines`)
       return value
     }
     const payloads: Array<unknown> = []
@@ -233,10 +231,10 @@ export const submit = Command.make(
           const fs = yield* FileSystem.FileSystem
           const file = flags.file.value
           const text = yield* fs.readFileString(file).pipe(
-            Effect.mapError((cause) => inputError(`cannot read --file ${file}: ${cause.message}`, cause))
+            Effect.mapError((cause) => fail("Input", `cannot read --file ${file}: ${cause.message}`, cause))
           )
           const payloads = yield* parsePayloadFile(file, text)
-          if (payloads.length === 0) return yield* inputError(`--file ${file} holds no payloads`)
+          if (payloads.length === 0) return yield* fail("Input", `--file ${file} holds no payloads`)
           const items = yield* submitMany(client, flags.name, payloads, options)
           if (!flags.wait) {
             if (flags.json) return yield* printJson(Api.SubmittedBatch, { items })

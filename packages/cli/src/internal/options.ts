@@ -1,13 +1,11 @@
 import { Options } from "@effect/cli"
+import { TaskService } from "@spindle/server"
 import { Config, ConfigError, Either, Option, Redacted } from "effect"
 
 /** @internal */
 export const defaults = {
-  db: "./spindle.db",
-  port: 7400,
-  host: "127.0.0.1",
-  concurrency: 10,
-  url: "http://127.0.0.1:7400"
+  ...TaskService.defaults,
+  url: `http://${TaskService.defaults.host}:${TaskService.defaults.port}`
 } as const
 
 const rangeText = (min: number, max: number): string =>

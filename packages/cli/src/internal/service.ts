@@ -1,6 +1,7 @@
 import { Command, Options } from "@effect/cli"
 import { TaskService } from "@spindle/server"
 import { MemoryStore, TaskClient, TaskHandlers } from "@spindle/tasks"
+import type { Redacted } from "effect"
 import { Console, Context, Effect, Layer, Option } from "effect"
 import { CliError } from "./error.js"
 import * as Format from "./format.js"
@@ -8,24 +9,16 @@ import * as Module from "./module.js"
 import * as Flags from "./options.js"
 
 /** @internal */
-export interface RunOptions {
-  readonly module?: TaskService.TaskModule | undefined
+export interface Listening {
+  readonly url: string
+  readonly db: string
+  readonly token: Option.Option<Redacted.Redacted>
 }
 
-/**
- * A database address for printing: a URL's password hidden.
- *
- * @internal
- */
-export const redactDb = (db: string): string => {
-  if (!/^postgres(ql)?:\/\//.test(db)) return db
-  try {
-    const url = new URL(db)
-    if (url.password !== "") url.password = "***"
-    return url.toString()
-  } catch {
-    return db
-  }
+/** @internal */
+export interface RunOptions {
+  readonly module?: TaskService.TaskModule | ((service: { readonly db: string }) => TaskService.TaskModule) | undefined
+  readonly onListening?: ((info: Listening) => Effect.Effect<void>) | undefined
 }
 
 const serviceError = (error: TaskService.TaskServiceError): CliError =>
@@ -37,11 +30,20 @@ const serviceError = (error: TaskService.TaskServiceError): CliError =>
 
 const resolveModule = (
   tasks: Option.Option<string>,
+  db: string,
   options: RunOptions
 ): Effect.Effect<{ readonly module: TaskService.TaskModule | undefined; readonly source: string | null }, CliError> =>
   Option.match(tasks, {
     onSome: (specifier) => Effect.map(Module.load(specifier), (module) => ({ module, source: specifier })),
-    onNone: () => Effect.succeed({ module: options.module, source: options.module === undefined ? null : "(embedded)" })
+    onNone: () =>
+      Effect.sync(() =>
+        options.module === undefined
+          ? { module: undefined, source: null }
+          : {
+            module: typeof options.module === "function" ? options.module({ db }) : options.module,
+            source: "(embedded)"
+          }
+      )
   })
 
 const handlerNames = (module: TaskService.TaskModule | undefined): Effect.Effect<Array<string>, CliError> =>
@@ -79,7 +81,7 @@ const dryRun = (
     const definitions = (resolved.module?.definitions ?? []).map((definition) => definition.name).sort()
     const config: Record<string, unknown> = {
       command,
-      db: redactDb(flags.db),
+      db: TaskService.redactUrl(flags.db),
       ...Object.fromEntries(extra),
       concurrency: flags.concurrency,
       tasks: resolved.source,
@@ -127,7 +129,7 @@ export const serve = (runOptions: RunOptions) =>
     json: Flags.json
   }, (flags) =>
     Effect.gen(function*() {
-      const resolved = yield* resolveModule(flags.tasks, runOptions)
+      const resolved = yield* resolveModule(flags.tasks, flags.db, runOptions)
       if (flags.dryRun) {
         return yield* dryRun("serve", flags, resolved, [
           ["host", flags.host],
@@ -153,7 +155,13 @@ export const serve = (runOptions: RunOptions) =>
           corsOrigins: Option.getOrUndefined(flags.cors),
           requestLog: !flags.quiet
         },
-        onListening: (url) => Console.log(`spindle listening on ${url}`)
+        onListening: (url) =>
+          Effect.zipRight(
+            Console.log(`spindle listening on ${url}`),
+            runOptions.onListening === undefined
+              ? Effect.void
+              : runOptions.onListening({ url, db: flags.db, token: flags.token })
+          )
       })
     })).pipe(Command.withDescription("Serve the HTTP API and run a worker for the module's handlers"))
 
@@ -167,7 +175,7 @@ export const worker = (runOptions: RunOptions) =>
     json: Flags.json
   }, (flags) =>
     Effect.gen(function*() {
-      const resolved = yield* resolveModule(flags.tasks, runOptions)
+      const resolved = yield* resolveModule(flags.tasks, flags.db, runOptions)
       if (resolved.module?.handlers === undefined) {
         return yield* new CliError({
           reason: "Usage",
@@ -192,5 +200,5 @@ export const worker = (runOptions: RunOptions) =>
 export const migrate = Command.make("migrate", { db: Flags.db }, ({ db }) =>
   Effect.gen(function*() {
     yield* Layer.build(TaskService.layerStore(db)).pipe(Effect.mapError(serviceError), Effect.scoped)
-    yield* Console.log(`migrations applied to ${redactDb(db)}`)
+    yield* Console.log(`migrations applied to ${TaskService.redactUrl(db)}`)
   })).pipe(Command.withDescription("Apply the store's migrations and exit"))

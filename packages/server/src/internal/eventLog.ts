@@ -157,14 +157,11 @@ const validCount = (name: string, value: number, min: number): number => {
  */
 export const make = (options: Options = {}): Effect.Effect<Service, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const capacity = yield* Effect.try({
-      try: () => validCount("capacity", options.capacity ?? defaultCapacity, 0),
-      catch: (error) => error
-    }).pipe(Effect.orDie)
-    const liveCapacity = yield* Effect.try({
-      try: () => validCount("liveCapacity", options.liveCapacity ?? Math.max(capacity, 1024), 1),
-      catch: (error) => error
-    }).pipe(Effect.orDie)
+    // A bad count throws: a defect.
+    const capacity = yield* Effect.sync(() => validCount("capacity", options.capacity ?? defaultCapacity, 0))
+    const liveCapacity = yield* Effect.sync(() =>
+      validCount("liveCapacity", options.liveCapacity ?? Math.max(capacity, 1024), 1)
+    )
     const base = (yield* Clock.currentTimeMillis) * 1000
     const ring = new RingBuffer(capacity, base)
     const pubsub = yield* Effect.acquireRelease(PubSub.sliding<LoggedEvent>(liveCapacity), PubSub.shutdown)

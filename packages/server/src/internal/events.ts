@@ -25,6 +25,7 @@
  */
 import { Headers, HttpApiBuilder, HttpServerResponse } from "@effect/platform"
 import type { TaskEvent, TaskStore } from "@spindle/tasks"
+import { TaskClient } from "@spindle/tasks"
 import type { Duration } from "effect"
 import { Chunk, Context, Effect, Layer, Option, Schema, Stream } from "effect"
 import { BadRequest, EventView, SpindleApi } from "../Api.js"
@@ -56,17 +57,8 @@ export interface Filter {
  *
  * @internal
  */
-export const matches = (filter: Filter): (event: TaskEvent.TaskEvent) => boolean => {
-  const ids = filter.id === undefined ? undefined : new Set(filter.id)
-  const names = filter.name === undefined ? undefined : new Set(filter.name)
-  const queues = filter.queue === undefined ? undefined : new Set(filter.queue)
-  const types = filter.type === undefined ? undefined : new Set<string>(filter.type)
-  return (event) =>
-    (ids === undefined || ids.has(event.taskId)) &&
-    (names === undefined || names.has(event.name)) &&
-    (queues === undefined || queues.has(event.queue)) &&
-    (types === undefined || types.has(event.type))
-}
+export const matches = (filter: Filter): (event: TaskEvent.TaskEvent) => boolean =>
+  TaskClient.eventMatches({ ids: filter.id, names: filter.name, queues: filter.queue, types: filter.type })
 
 const encodeView = Schema.encodeSync(EventView)
 

@@ -17,7 +17,7 @@
 import { HttpApiSchema } from "@effect/platform"
 import { TaskClient, type TaskRecord, TaskStore } from "@spindle/tasks"
 import type { Context } from "effect"
-import { Cause, Duration, Effect, Either, Exit, Redacted, Runtime, Schema } from "effect"
+import { Cause, Duration, Effect, Either, Exit, type Fiber, Redacted, Schema } from "effect"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { BadRequest, InternalError, PayloadTooLarge, SubmitRequest, UnknownTask } from "../Api.js"
 import type { TaskCatalog } from "../TaskCatalog.js"
@@ -96,15 +96,13 @@ export const handler = (options: {
   readonly config: Config
   readonly store: Context.Tag.Service<TaskStore.TaskStore>
   readonly catalog: Context.Tag.Service<TaskCatalog>
-  readonly runtime: Runtime.Runtime<never>
-  /** Counts the effects in flight (from the call, which must run what it returns), so that shutdown can wait for them. */
-  readonly track: <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>
+  /** Runs an effect in a fiber that shutdown can wait for (a `FiberSet` run function). */
+  readonly run: <A, E>(effect: Effect.Effect<A, E>) => Fiber.RuntimeFiber<A, E>
 }): {
   readonly handle: (request: IncomingMessage, response: ServerResponse) => boolean
   readonly flush: () => void
 } => {
-  const { catalog, config, runtime, store, track } = options
-  const run = Runtime.runCallback(runtime)
+  const { catalog, config, run, store } = options
   const windowMs = Duration.toMillis(config.coalesceWindow)
 
   let queue: Array<Pending> = []
@@ -119,15 +117,13 @@ export const handler = (options: {
     while (queue.length > 0) {
       const batch = queue.length <= MAX_BATCH ? queue : queue.slice(0, MAX_BATCH)
       queue = queue.length <= MAX_BATCH ? [] : queue.slice(MAX_BATCH)
-      run(track(insert(batch)), {
-        onExit: (exit) => {
-          if (Exit.isSuccess(exit)) {
-            for (let i = 0; i < batch.length; i++) batch[i]!.done(Exit.succeed(exit.value[i]!))
-          } else {
-            const error = storeFailure(exit.cause)
-            if (error._tag === "InternalError") run(Effect.logError("storing submitted tasks failed", exit.cause))
-            for (const pending of batch) pending.done(Exit.fail(error))
-          }
+      run(insert(batch)).addObserver((exit) => {
+        if (Exit.isSuccess(exit)) {
+          for (let i = 0; i < batch.length; i++) batch[i]!.done(Exit.succeed(exit.value[i]!))
+        } else {
+          const error = storeFailure(exit.cause)
+          if (error._tag === "InternalError") run(Effect.logError("storing submitted tasks failed", exit.cause))
+          for (const pending of batch) pending.done(Exit.fail(error))
         }
       })
     }
@@ -199,10 +195,11 @@ export const handler = (options: {
         return Either.isLeft(sync) ? fail(sync.left) : enqueue({ task: sync.right.newTask, done })
       }
       // A payload Schema with an asynchronous transformation: prepared by the runtime.
-      run(track(prepareItem(catalog, body.right, ["body"], undefined, now)), {
-        onExit: (exit: Exit.Exit<Prepared, LaneError>) =>
-          Exit.isSuccess(exit) ? enqueue({ task: exit.value.newTask, done }) : done(exit as Exit.Exit<never, LaneError>)
-      })
+      run(prepareItem(catalog, body.right, ["body"], undefined, now)).addObserver((
+        exit: Exit.Exit<Prepared, LaneError>
+      ) =>
+        Exit.isSuccess(exit) ? enqueue({ task: exit.value.newTask, done }) : done(exit as Exit.Exit<never, LaneError>)
+      )
     })
     return true
   }

@@ -4,7 +4,7 @@ import { TaskClient, TaskMetrics, TaskStatus, TaskStore } from "@spindle/tasks"
 import type { TaskRecord } from "@spindle/tasks"
 import type { ParseResult } from "effect"
 import type { Context } from "effect"
-import { Cause, Deferred, Duration, Effect, Either, JSONSchema, Layer, Metric, Option, Schema } from "effect"
+import { Cause, Duration, Effect, Either, FiberSet, JSONSchema, Layer, Metric, Option, Schema } from "effect"
 import {
   type DefinitionView,
   type ListQuery,
@@ -65,20 +65,20 @@ const resultOf = (record: TaskRecord.TaskRecord): TaskResult => ({
 const RESULT_RECHECK = Duration.seconds(1)
 
 /** The store's listing parameters of a query. */
-const listParams = (query: ListQuery): Effect.Effect<TaskStore.TaskStore.ListParams, TaskClient.InvalidParams> => {
+const listParams = (query: ListQuery): TaskStore.TaskStore.ListParams => {
   const filter: TaskStore.TaskStore.Filter = {
     status: query.status,
     name: query.name,
     queue: query.queue,
     tag: query.tag
   }
-  return Effect.succeed({
+  return {
     filter,
     sortBy: query.sort,
     order: query.order,
     limit: query.limit,
     cursor: query.cursor
-  })
+  }
 }
 
 /** The definitions as the API shows them, computed once. */
@@ -114,30 +114,20 @@ const installFastLane = (
   catalog: Context.Tag.Service<TaskCatalog>
 ) =>
   Effect.gen(function*() {
-    const runtime = yield* Effect.runtime<never>()
-    let inFlight = 0
-    const idle = yield* Deferred.make<void>()
-    let closing = false
-    // Counted when handed to the runtime (synchronously), released when done.
-    const track = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> => {
-      inFlight++
-      return Effect.ensuring(
-        effect,
-        Effect.suspend(() => --inFlight === 0 && closing ? Deferred.succeed(idle, undefined) : Effect.void)
-      )
-    }
+    const set = yield* FiberSet.make()
+    const run = yield* FiberSet.runtime(set)<never>()
+    // Released before the set closes (registered after it): the lane is emptied, then what it runs is waited for.
     yield* Effect.acquireRelease(
       Effect.sync(() => {
-        const fast = FastLane.handler({ config, store, catalog, runtime, track })
+        const fast = FastLane.handler({ config, store, catalog, run })
         lane.current = fast.handle
         return fast
       }),
       (fast) =>
         Effect.suspend(() => {
           lane.current = undefined
-          closing = true
           fast.flush()
-          return inFlight === 0 ? Effect.void : Deferred.await(idle)
+          return FiberSet.awaitEmpty(set)
         })
     )
   })
@@ -173,12 +163,8 @@ export const tasksLayer = (config: Config) =>
             )
           ))
         .handle("list", ({ urlParams }) =>
-          listParams(urlParams).pipe(
-            Effect.flatMap((params) =>
-              client.list(params).pipe(
-                Effect.mapError((error) => error._tag === "InvalidParams" ? locateParams(error, "query") : error)
-              )
-            ),
+          client.list(listParams(urlParams)).pipe(
+            Effect.mapError((error) => error._tag === "InvalidParams" ? locateParams(error, "query") : error),
             Effect.map((page) =>
               page.nextCursor === undefined ? { items: page.items } : { items: page.items, nextCursor: page.nextCursor }
             )
@@ -316,8 +302,7 @@ export const systemLayer = (config: Config) =>
           onTimeout: () =>
             new TaskStore.TaskStoreError({ operation: "queuesList", message: "the store did not answer within 5s" })
         }),
-        Effect.sandbox,
-        Effect.matchEffect({
+        Effect.matchCauseEffect({
           onFailure: (cause) => {
             const failure = Cause.squash(cause)
             const message = failure instanceof Error ? failure.message : String(failure)

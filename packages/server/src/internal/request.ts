@@ -188,7 +188,8 @@ const nodeSource = (request: HttpServerRequest.HttpServerRequest): IncomingMessa
 
 /**
  * The body as JSON: its content type must be JSON (or absent), its length within the limit
- * (413 otherwise, the connection kept), its text well-formed and not too deeply nested. An
+ * (413 otherwise, the connection kept; a declared length over it is refused before, by
+ * `apiMiddleware`), its text well-formed and not too deeply nested. An
  * empty body is `undefined` when `optional`, a fault otherwise.
  *
  * @internal
@@ -205,8 +206,6 @@ export const readJson = (
       message: `expected application/json, got "${truncate(contentType)}"`
     }]))
   }
-  const length = contentLengthOf(request)
-  if (length !== undefined && length > limitBytes) return Effect.fail(tooLarge(limitBytes))
   const source = nodeSource(request)
   const text = source === undefined ? readStream(request, limitBytes) : readNode(source, limitBytes)
   return Effect.flatMap(text, (text) => {

@@ -75,28 +75,6 @@ const codecOf = (task: Task.Task.Any): Codec => {
 /** A payload Schema with an asynchronous part cannot be run synchronously: run it as an Effect. */
 const isForbidden = (error: ParseResult.ParseError): boolean => error.issue._tag === "Forbidden"
 
-const runCodec = (
-  sync: (input: unknown) => Either.Either<unknown, ParseResult.ParseError>,
-  effect: (input: unknown) => Effect.Effect<unknown, ParseResult.ParseError>,
-  input: unknown
-): Effect.Effect<unknown, ParseResult.ParseError> => {
-  const result = sync(input)
-  if (Either.isRight(result)) return Effect.succeed(result.right)
-  return isForbidden(result.left) ? effect(input) : Effect.fail(result.left)
-}
-
-/** Decodes then encodes a payload of unknown shape with its definition's Schema. */
-const preparePayload = (
-  task: Task.Task.Any,
-  input: unknown
-): Effect.Effect<{ readonly decoded: unknown; readonly encoded: unknown }, ParseResult.ParseError> => {
-  const codec = codecOf(task)
-  return Effect.flatMap(
-    runCodec(codec.decode, codec.decodeEffect, input),
-    (decoded) => Effect.map(runCodec(codec.encode, codec.encodeEffect, decoded), (encoded) => ({ decoded, encoded }))
-  )
-}
-
 /** One validated item of a batch. @internal */
 export interface Prepared {
   readonly task: Task.Task.Any
@@ -173,9 +151,12 @@ export const prepareItem = (
   const sync = prepareItemSync(catalog, item, location, index, now)
   if (sync !== undefined) return sync
   const task = Option.getOrThrow(catalog.get(item.name))
-  return preparePayload(task, item.payload).pipe(
-    Effect.mapError((error) => invalidPayload(task.name, issuesOf(error, [...location, "payload"]), index)),
-    Effect.map(({ decoded, encoded }) => prepared(task, item, decoded, encoded, now))
+  const codec = codecOf(task)
+  return codec.decodeEffect(item.payload).pipe(
+    Effect.flatMap((decoded) =>
+      Effect.map(codec.encodeEffect(decoded), (encoded) => prepared(task, item, decoded, encoded, now))
+    ),
+    Effect.mapError((error) => invalidPayload(task.name, issuesOf(error, [...location, "payload"]), index))
   )
 }
 
@@ -252,7 +233,7 @@ export const makeInserter = (
       name: "spindle-server-submit",
       maxSize: 500,
       maxWait: window,
-      run: (tasks: ReadonlyArray<TaskRecord.NewTask>) => store.tasksInsert({ tasks })
+      run: (tasks: ReadonlyArray<TaskRecord.NewTask>) => insertTasks(store, tasks)
     }),
     (batcher): Inserter => ({
       insert: (task) =>
@@ -262,8 +243,7 @@ export const makeInserter = (
               ? Effect.fail(error.cause)
               : Effect.fail(
                 new TaskStore.TaskStoreError({ operation: "tasksInsert", message: error.message, cause: error })
-              )),
-          Effect.tap((inserted) => countCreated([inserted]))
+              ))
         )
     })
   )

@@ -22,8 +22,7 @@ import type { HttpServer } from "@effect/platform"
 import { HttpServer as HttpServerTag } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { PgTaskStore, SqliteTaskStore } from "@spindle/sql"
-import type { Task } from "@spindle/tasks"
-import { TaskClient, TaskHandlers, TaskStore, TaskWorker } from "@spindle/tasks"
+import { TaskClient, TaskStore, TaskWorker } from "@spindle/tasks"
 import { Cause, Effect, Layer, Option, Redacted } from "effect"
 import * as Fs from "node:fs"
 import type * as Http from "node:http"
@@ -79,8 +78,13 @@ const mapBuildCause = <A, E, R>(
 
 const isPostgres = (db: string): boolean => /^postgres(?:ql)?:\/\//i.test(db)
 
-/** The URL with its password hidden, for messages. */
-const redactUrl = (url: string): string => url.replace(/(\/\/[^:/@]*:)[^@/]*@/, "$1***@")
+/**
+ * The URL with its password hidden, for messages: the user info ends at the last `@` before
+ * the path, as a URL parser reads it; nothing is normalized.
+ *
+ * @internal
+ */
+export const redactUrl = (url: string): string => url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/?#@]*:)[^/?#]*@/i, "$1***@")
 
 const pgStore = (db: string): Layer.Layer<TaskStore.TaskStore, TaskServiceError> => {
   let url: URL
@@ -233,14 +237,13 @@ export const createHttpServer = (lane?: FastLane.FastLane): Http.Server => {
     const emit = server.emit
     server.emit = function(this: Http.Server, event: string, ...args: Array<any>) {
       if (event === "request" && lane.current !== undefined && lane.current(args[0], args[1])) {
-        // the other "request" listeners (below) still see it
-        for (const listener of ownListeners) listener(args[0], args[1])
+        // the server's own "request" listener (below) still sees it
+        endWhenClosing(args[0], args[1])
         return true
       }
       return (emit as (this: Http.Server, event: string, ...args: Array<any>) => boolean).call(this, event, ...args)
     } as typeof server.emit
   }
-  const ownListeners: Array<(request: Http.IncomingMessage, response: Http.ServerResponse) => void> = []
   const endWhenClosing = (request: Http.IncomingMessage, response: Http.ServerResponse) => {
     // The response lets go of its socket when it finishes: keep it from the request.
     const socket = request.socket
@@ -248,18 +251,9 @@ export const createHttpServer = (lane?: FastLane.FastLane): Http.Server => {
       if (!server.listening) socket.end()
     })
   }
-  ownListeners.push(endWhenClosing)
   server.on("request", endWhenClosing)
   return server
 }
-
-const catalogOf = (
-  definitions: ReadonlyArray<Task.Task.Any>
-): Effect.Effect<Catalog.Service, TaskServiceError> =>
-  Effect.try({
-    try: () => Catalog.make(definitions),
-    catch: (error) => new TaskServiceError({ reason: "Module", message: describe(error), cause: error })
-  })
 
 /** @internal */
 export const layer = (options: Options = {}): Layer.Layer<TaskService, TaskServiceError> =>
@@ -276,15 +270,12 @@ export const layer = (options: Options = {}): Layer.Layer<TaskService, TaskServi
           cause: Cause.squash(cause)
         }))
 
+    // A definition name given twice fails `TaskCatalog.make`: the module is at fault.
+    const moduleFault = (cause: Cause.Cause<never>) =>
+      new TaskServiceError({ reason: "Module", message: causeMessage(cause), cause: Cause.squash(cause) })
     const CatalogLive: Layer.Layer<TaskCatalog, TaskServiceError, TaskStore.TaskStore> = HandlersLive === undefined
-      ? Layer.effect(TaskCatalog, catalogOf(definitions))
-      : Layer.effect(
-        TaskCatalog,
-        Effect.flatMap(
-          TaskHandlers.TaskHandlers,
-          (registry) => catalogOf([...Array.from(registry.entries.values(), (entry) => entry.task), ...definitions])
-        )
-      ).pipe(Layer.provide(HandlersLive))
+      ? mapBuildCause(Catalog.layer(definitions), moduleFault)
+      : mapBuildCause(Catalog.layerFromHandlers(definitions), moduleFault).pipe(Layer.provide(HandlersLive))
 
     const WorkerLive: Layer.Layer<never, TaskServiceError, TaskStore.TaskStore> =
       !resolved.worker || HandlersLive === undefined
