@@ -58,21 +58,6 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 export const randomGap = (): number => 20 + Math.random() * 500
 
 /**
- * Times `body` for `jobs` jobs.
- *
- * @since 0.1.0
- */
-export const timed = async (
-  jobs: number,
-  body: () => Promise<unknown>
-): Promise<{ seconds: number; perSecond: number }> => {
-  const start = performance.now()
-  await body()
-  const seconds = (performance.now() - start) / 1000
-  return { seconds, perSecond: jobs / seconds }
-}
-
-/**
  * A counter of handler runs whose `reached(n)` resolves once it has counted `n`.
  *
  * @since 0.1.0

@@ -25,7 +25,7 @@ import { PgClient } from "@effect/sql-pg"
 import { PgTaskStore, SqliteTaskStore } from "@spindle/sql"
 import { Task, TaskClient, TaskHandlers, TaskStore, TaskWorker } from "@spindle/tasks"
 import type { Context, Scope } from "effect"
-import { Cause, Effect, Exit, Layer, Redacted, Schema } from "effect"
+import { Cause, Duration, Effect, Exit, Layer, Redacted, Schedule, Schema } from "effect"
 import { rmSync, writeFileSync } from "node:fs"
 import { Session } from "node:inspector/promises"
 import { tmpdir } from "node:os"
@@ -146,29 +146,22 @@ const enqueue = (client: TaskClient.TaskClient.Service, n: number) =>
     discard: true
   })
 
-const timedEffect = <E, R>(jobs: number, body: Effect.Effect<unknown, E, R>) =>
-  Effect.gen(function*() {
-    const start = performance.now()
-    yield* body
-    const seconds = (performance.now() - start) / 1000
+const timedEffect = <A, E, R>(jobs: number, body: Effect.Effect<A, E, R>) =>
+  Effect.map(Effect.timed(body), ([duration]) => {
+    const seconds = Duration.toMillis(duration) / 1000
     return { seconds, perSecond: jobs / seconds }
   })
 
-const sleep = (ms: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
-
 /** Polls the store until its succeeded count reaches `total` (every 5 ms, as the peers poll). */
 const storeConfirms = (store: TaskStore.TaskStore["Type"], total: number) =>
-  Effect.gen(function*() {
-    const deadline = performance.now() + 240_000
-    while (true) {
-      const stats = yield* store.tasksStats({ minutes: 1 })
-      if (stats.byStatus.succeeded >= total) return
-      if (performance.now() > deadline) {
-        return yield* Effect.fail(new Error(`timed out: ${stats.byStatus.succeeded} of ${total} tasks succeeded`))
-      }
-      yield* sleep(5)
-    }
-  })
+  store.tasksStats({ minutes: 1 }).pipe(
+    Effect.map((stats) => stats.byStatus.succeeded),
+    Effect.repeat({ until: (succeeded) => succeeded >= total, schedule: Schedule.spaced("5 millis") }),
+    Effect.timeoutFail({
+      duration: "240 seconds",
+      onTimeout: () => new Error(`timed out waiting for ${total} tasks to succeed`)
+    })
+  )
 
 /** Calls, rows and time of one store method, for `BENCH_STORE_CALLS`. */
 interface CallStats {

@@ -189,10 +189,10 @@ export const middleware = (options: Options = {}) => {
     Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
       const response = respond(assets, request)
       if (response === undefined) return app
-      return response.status === 503
+      return response.status === 503 && assets._tag === "Missing"
         ? Effect.as(
           Effect.logWarning("dashboard: assets not built, answering 503").pipe(
-            Effect.annotateLogs({ dir: assets.dir, reason: assets._tag === "Missing" ? assets.reason : "" })
+            Effect.annotateLogs({ dir: assets.dir, reason: assets.reason })
           ),
           response
         )
