@@ -7,9 +7,10 @@
  *
  * - enqueue: `TaskClient.submitMany` in chunks of 1,000, after an untimed warm-up of 2,000.
  * - drain: a `TaskWorker` with a no-op handler at the given concurrency, with the options a user
- *   following our docs would set (`prefetch` = concurrency, as `TaskWorker.Options.prefetch`
- *   advises for many short tasks; otherwise the defaults: `claimBatchSize` = concurrency +
- *   prefetch, push wake-ups with the 1 s polling backstop), timed from worker start until the
+ *   following our docs would set (`prefetch: 500`, the local queue `TaskWorker.Options.prefetch`
+ *   advises for many short tasks, the same size as graphile-worker's `localQueue` in its runner;
+ *   otherwise the defaults: `claimBatchSize` = concurrency + prefetch, push wake-ups with the
+ *   1 s polling backstop), timed from worker start until the
  *   store's succeeded count (`tasksStats`) covers every job; stopping the worker is not timed.
  *   `BENCH_PREFETCH` and `BENCH_CLAIM_BATCH` override the two for experiments.
  * - latency: a running worker on an empty queue; from just before `submit` to the handler's
@@ -210,13 +211,16 @@ const reportCalls = (jobs: number) =>
     process.stderr.write(`store calls of the measured drain:\n${lines.join("\n")}\n`)
   })
 
+/** The local queue of the drain: graphile-worker's runner uses `localQueue: { size: 500 }`. */
+const PREFETCH = 500
+
 /**
  * The worker options: the documented defaults at this concurrency, plus `prefetch` as our docs
  * advise for throughput (`BENCH_PREFETCH=<n>` overrides it; 0 turns it off).
  */
 const workerOptions = (concurrency: number): TaskWorker.TaskWorker.Options => ({
   concurrency,
-  prefetch: process.env.BENCH_PREFETCH === undefined ? concurrency : Number(process.env.BENCH_PREFETCH),
+  prefetch: process.env.BENCH_PREFETCH === undefined ? PREFETCH : Number(process.env.BENCH_PREFETCH),
   ...(process.env.BENCH_CLAIM_BATCH === undefined ? {} : { claimBatchSize: Number(process.env.BENCH_CLAIM_BATCH) })
 })
 

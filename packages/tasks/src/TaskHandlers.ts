@@ -85,8 +85,14 @@ export declare namespace TaskHandlers {
     readonly task: Task.Task.Any
     /** Decodes a stored payload with the definition's Schema. */
     readonly decode: (encoded: unknown) => Effect.Effect<unknown, ParseResult.ParseError>
-    /** Runs the handler on a decoded payload; succeeds with the encoded result. */
-    readonly run: (payload: unknown, ctx: TaskContext.Service) => Effect.Effect<unknown, HandlerError>
+    /**
+     * Runs the handler on a decoded payload; succeeds with the encoded result. It needs the
+     * attempt's `TaskContext` and the services of `context`, which the caller provides (the
+     * worker starts each attempt's fiber with them, rather than providing them per attempt).
+     */
+    readonly run: (payload: unknown, ctx: TaskContext.Service) => Effect.Effect<unknown, HandlerError, unknown>
+    /** The services the handler needs, captured when the handlers' layer was built. */
+    readonly context: Context.Context<never>
   }
 
   /**

@@ -118,12 +118,13 @@ export declare namespace TaskWorker {
     /** Tasks claimed per round trip at most. Default `concurrency` + `prefetch`. */
     readonly claimBatchSize?: number | undefined
     /**
-     * Tasks claimed ahead of free slots and held in memory (per queue group), so that a slot
-     * freed by a finished task takes the next task at once instead of waiting for a claim round
-     * trip: for throughput with many short tasks (`prefetch: concurrency` is a good start).
-     * Prefetched tasks are `running` in the store and leased to this worker (heartbeats renew
-     * them) while they wait; they are released at once when the worker shuts down. Default 0
-     * (claim only for free slots).
+     * Tasks claimed ahead of free slots and held in memory (per queue group): a local queue, so
+     * that a slot freed by a finished task takes the next task at once instead of waiting for a
+     * claim round trip, and claims come in batches. The buffer is topped up when half of it has
+     * gone. For throughput with many short tasks, a few hundred (as graphile-worker's
+     * `localQueue`); for long tasks, 0. Prefetched tasks are `running` in the store and leased to
+     * this worker (heartbeats renew them) while they wait; they are released at once when the
+     * worker shuts down. Default 0 (claim only for free slots).
      */
     readonly prefetch?: number | undefined
     /** How often expired leases are rescued, jittered ±20%. Default 5 seconds. */

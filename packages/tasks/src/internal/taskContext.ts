@@ -24,6 +24,8 @@ interface AttemptState {
  */
 export interface Attempt {
   readonly context: TaskContext.TaskContext.Service
+  /** Whether the attempt has progress or log lines not yet written. */
+  readonly hasPending: () => boolean
   /** Writes the pending progress and log lines of this attempt (before it completes). */
   readonly flush: Effect.Effect<void>
 }
@@ -131,7 +133,7 @@ export const makeReporter = (options: {
       state.lines = []
       return Effect.zipRight(appendLines(lines), takePending(state))
     })
-    return { context, flush }
+    return { context, hasPending: () => state.pending !== undefined || state.lines.length > 0, flush }
   }
 
   return { attempt, flushAll }

@@ -1,8 +1,7 @@
-import { Cause, Context, Effect, Layer } from "effect"
+import { Cause, Context, Effect, Layer, Schema } from "effect"
 import type * as Task from "../Task.js"
-import { TaskContext } from "../TaskContext.js"
+import type { TaskContext } from "../TaskContext.js"
 import * as TaskHandlers from "../TaskHandlers.js"
-import { decodePayload, encodeFailure, encodeSuccess } from "./task.js"
 
 /** @internal */
 export const TypeId: typeof TaskHandlers.TypeId = Symbol.for("@spindle/tasks/TaskHandlers/Handler") as never
@@ -20,28 +19,30 @@ export const handler = <T extends Task.Task.Any, R>(
   handle: handle as TaskHandlers.Handler<T, Exclude<R, TaskContext>>["handle"]
 })
 
+/** Widens a task Schema (whose types may be `never`) for the generic codecs. */
+const asSchema = (schema: Task.AnySchema): Schema.Schema<any, any, never> => schema as Schema.Schema<any, any, never>
+
 const toEntry = <R>(
   h: TaskHandlers.Handler<Task.Task.Any, R>,
   context: Context.Context<R>
 ): TaskHandlers.TaskHandlers.Entry => {
   const task = h.task
+  // the codecs are made once per definition, not per attempt
+  const decode = Schema.decodeUnknown(asSchema(task.payload))
+  const encodeSuccess = Schema.encodeUnknown(asSchema(task.success))
+  const encodeFailure = Schema.encodeUnknown(asSchema(task.failure))
+  const onFailure = (error: unknown) =>
+    Effect.matchEffect(encodeFailure(error), {
+      onFailure: () => Effect.fail(new TaskHandlers.HandlerError({ reason: "failure", error })),
+      onSuccess: (encoded) => Effect.fail(new TaskHandlers.HandlerError({ reason: "failure", error, encoded }))
+    })
+  const onSuccess = (value: unknown) =>
+    Effect.mapError(encodeSuccess(value), (error) => new TaskHandlers.HandlerError({ reason: "result", error }))
   return {
     task,
-    decode: (encoded) => decodePayload(task, encoded),
-    run: (payload, ctx) =>
-      h.handle(payload, ctx).pipe(
-        Effect.provide(Context.add(context, TaskContext, ctx)),
-        Effect.catchAll((error) =>
-          Effect.matchEffect(encodeFailure(task, error), {
-            onFailure: () => Effect.fail(new TaskHandlers.HandlerError({ reason: "failure", error })),
-            onSuccess: (encoded) => Effect.fail(new TaskHandlers.HandlerError({ reason: "failure", error, encoded }))
-          })
-        ),
-        Effect.flatMap((value) =>
-          Effect.mapError(encodeSuccess(task, value), (error) =>
-            new TaskHandlers.HandlerError({ reason: "result", error }))
-        )
-      ) as Effect.Effect<unknown, TaskHandlers.HandlerError>
+    context: context as Context.Context<never>,
+    decode: (encoded) => decode(encoded),
+    run: (payload, ctx) => Effect.flatMap(Effect.catchAll(h.handle(payload, ctx), onFailure), onSuccess)
   }
 }
 

@@ -3,12 +3,15 @@ import type { Exit } from "effect"
 import {
   Cause,
   Clock,
+  Context,
   Deferred,
   Duration,
   Effect,
   ExecutionStrategy,
   Fiber,
   FiberRef,
+  FiberRefs,
+  HashMap,
   Metric,
   MetricLabel,
   Option,
@@ -17,10 +20,11 @@ import {
   Runtime,
   Schedule,
   Scope,
-  Stream
+  Stream,
+  Tracer
 } from "effect"
 import * as os from "node:os"
-import type { TaskContext } from "../TaskContext.js"
+import { TaskContext } from "../TaskContext.js"
 import { TaskHandlers } from "../TaskHandlers.js"
 import type { HandlerError } from "../TaskHandlers.js"
 import * as Metrics from "../TaskMetrics.js"
@@ -526,6 +530,31 @@ export const make = (
 
     // --- running one attempt -------------------------------------------------
 
+    // Each attempt runs in a fiber started with everything it needs already in place: its
+    // context (the worker's services, the handler's, its `TaskContext` and its span as the
+    // parent span) and its log annotations. Providing them around the handler instead
+    // (`Effect.provide`, `Effect.withSpan`, `Effect.annotateLogs`) costs several copies of the
+    // fiber's references per attempt, set and restored: most of the worker's own cost per task
+    // when handlers are short. The span is made with the tracer of the worker's runtime (a
+    // user's OpenTelemetry tracer included); attempts' spans are roots: a task is not part of
+    // whatever span the worker was started in.
+    const tracer = yield* Effect.tracer
+    const tracing = yield* FiberRef.get(FiberRef.currentTracerEnabled)
+    const timing = yield* FiberRef.get(FiberRef.currentTracerTimingEnabled)
+    const baseAnnotations = HashMap.set(yield* FiberRef.get(FiberRef.currentLogAnnotations), "workerId", workerId)
+    /** The worker's services with those of each task's handler, merged once per task name. */
+    const contexts = new Map<string, Context.Context<never>>()
+    const contextOf = (name: string, registered: TaskHandlers.Entry): Context.Context<never> => {
+      let context = contexts.get(name)
+      if (context === undefined) {
+        context = Context.merge(runtime.context, registered.context)
+        contexts.set(name, context)
+      }
+      return context
+    }
+    const nowNanos = (): bigint => timing ? clock.unsafeCurrentTimeNanos() : BigInt(0)
+
+    /** The handler's effect for one attempt: payload decoding, deadline and limits around it. */
     const body = (
       entry: TaskHandlers.Entry,
       record: TaskRecord,
@@ -534,36 +563,19 @@ export const make = (
       const apply = limits.get(record.name)
       const hard = record.timeoutMs ?? undefined
       const soft = record.softTimeoutMs ?? undefined
-      return entry.decode(record.payload).pipe(
-        Effect.flatMap((payload) => {
-          let run: Effect.Effect<unknown, AttemptError> = entry.run(payload, ctx)
-          if (hard !== undefined || soft !== undefined) {
-            run = Deadline.timeout(run, {
-              hard,
-              soft,
-              name: record.name,
-              onSoft: (info) =>
-                ctx.log(
-                  `still running after the soft timeout of ${Duration.format(info.soft)}`,
-                  "warn"
-                )
-            })
-          }
-          return apply === undefined ? run : (apply(payload, run) as Effect.Effect<unknown, AttemptError>)
-        }),
-        Effect.withSpan(`spindle.task ${record.name}`, {
-          kind: "consumer",
-          // the call site is always this line: capturing it per task costs a stack trace
-          captureStackTrace: false,
-          attributes: {
-            "task.id": record.id,
-            "task.name": record.name,
-            "task.queue": record.queue,
-            "task.attempt": record.attempt
-          }
-        }),
-        Effect.annotateLogs(logAnnotations(record))
-      )
+      return Effect.flatMap(entry.decode(record.payload), (payload) => {
+        // its requirements are in the context the attempt's fiber starts with
+        let run = entry.run(payload, ctx) as Effect.Effect<unknown, AttemptError>
+        if (hard !== undefined || soft !== undefined) {
+          run = Deadline.timeout(run, {
+            hard,
+            soft,
+            name: record.name,
+            onSoft: (info) => ctx.log(`still running after the soft timeout of ${Duration.format(info.soft)}`, "warn")
+          })
+        }
+        return apply === undefined ? run : (apply(payload, run) as Effect.Effect<unknown, AttemptError>)
+      })
     }
 
     /**
@@ -592,22 +604,46 @@ export const make = (
         })
       }
       const attempt = reporter.attempt(record)
+      const span = tracing
+        ? tracer.span(`spindle.task ${record.name}`, Option.none(), Context.empty(), [], nowNanos(), "consumer")
+        : undefined
+      if (span !== undefined) {
+        span.attribute("task.id", record.id)
+        span.attribute("task.name", record.name)
+        span.attribute("task.queue", record.queue)
+        span.attribute("task.attempt", record.attempt)
+      }
+      let context = Context.add(contextOf(record.name, registered), TaskContext, attempt.context)
+      if (span !== undefined) context = Context.add(context, Tracer.ParentSpan, span)
+      const annotations = HashMap.set(
+        HashMap.set(HashMap.set(baseAnnotations, "taskId", record.id), "taskName", record.name),
+        "attempt",
+        record.attempt
+      )
       Metrics.activeHandlers.unsafeModify(1, fiberLabels)
-      // The attempt's logs and progress are written as the handler ends, before its outcome.
-      const fiber = Runtime.runFork(runtime)(
-        Effect.ensuring(body(registered, record, attempt.context), attempt.flush),
-        { immediate }
+      const fiber = Runtime.runFork(
+        Runtime.make({ context, fiberRefs: runtime.fiberRefs, runtimeFlags: runtime.runtimeFlags })
+      )(
+        body(registered, record, attempt.context),
+        {
+          immediate,
+          updateRefs: (refs, fiberId) =>
+            FiberRefs.updateManyAs(refs, { entries: [[FiberRef.currentLogAnnotations, [[fiberId, annotations]]]] })
+        }
       )
       entry.handler = fiber
       if (entry.stop !== undefined) fiber.unsafeInterruptAsFork(fiber.id())
       fiber.addObserver((exit) => {
+        span?.end(nowNanos(), exit)
         entry.handler = undefined
         Metrics.activeHandlers.unsafeModify(-1, fiberLabels)
         Metrics.durationSeconds.unsafeUpdate((clock.unsafeCurrentTimeMillis() - start) / 1000, labels)
         // The slot goes to the next task while the outcome is being recorded (the task stays
         // held, and heartbeated, until then).
         freeSlot(entry)
-        settle(entry, exit)
+        // The attempt's logs and progress are written before its outcome.
+        if (attempt.hasPending()) runAside(Effect.zipRight(attempt.flush, Effect.sync(() => settle(entry, exit))))
+        else settle(entry, exit)
       })
     }
 
@@ -691,6 +727,9 @@ export const make = (
             launch(group.prefetched.shift()!, true)
             slots = Math.min(concurrency - active, group.limit - group.active)
           }
+          // The prefetch buffer is topped up once half of it has gone (a local queue refilled in
+          // batches): refilling it task by task as slots free would cost a claim per task.
+          if (group.prefetched.length > config.prefetch / 2) continue
           const limit = Math.min(Math.max(0, slots) + config.prefetch - group.prefetched.length, config.batchSize)
           if (limit <= 0) continue
           free = true
