@@ -12,10 +12,8 @@
  * peers by giving `runDurableBench` one more entry that speaks the same protocol.
  *
  * The peers live in `bench/peers/`, a package of its own (not a workspace), installed on demand
- * with `npm ci --prefix bench/peers` so the main install is neither slowed nor broken.
- *
- *   node bench/dist/durablePeers.js [--jobs 20000] [--concurrency 10,50] [--rounds 3]
- *     [--latency-samples 50] [--systems graphile-worker,pg-boss,bullmq]
+ * with `npm ci --prefix bench/peers` so the main install is neither slowed nor broken. The
+ * entry point is durable.ts (`--systems graphile-worker,pg-boss,bullmq` for the peers alone).
  *
  * @since 0.1.0
  */
@@ -330,21 +328,6 @@ export const cleanupPeers = (): Promise<void> =>
     })
   })
 
-/**
- * The peers' side of the durable benchmark: installs them if missing, runs graphile-worker,
- * pg-boss and BullMQ (those whose store is reachable) and returns their samples.
- *
- * @since 0.1.0
- */
-export const runPeerBench = async (options: DurableBenchOptions): Promise<Array<DurableSamples>> => {
-  if (!(await ensurePeersInstalled())) return []
-  try {
-    return await runDurableBench(peerSystems, options)
-  } finally {
-    await cleanupPeers()
-  }
-}
-
 const metricOrder = (metric: DurableMetric): number =>
   metric === "enqueue"
     ? 0
@@ -474,27 +457,4 @@ export const parseDurableBenchArgs = (
     latencySamples: positive("latency-samples", values["latency-samples"], true),
     systems: typeof values.systems === "string" ? values.systems.split(",") : undefined
   }
-}
-
-const main = async (): Promise<void> => {
-  const options = parseDurableBenchArgs(process.argv.slice(2))
-  const unknown = options.systems?.filter((s) => !peerNames.includes(s)) ?? []
-  if (unknown.length > 0) throw new RangeError(`unknown systems ${unknown.join(", ")}; known: ${peerNames.join(", ")}`)
-  let samples: Array<DurableSamples>
-  if (options.systems === undefined) {
-    samples = await runPeerBench(options)
-  } else {
-    samples = (await ensurePeersInstalled())
-      ? await runDurableBench(peerSystems.filter((s) => options.systems!.includes(s.system)), options)
-      : []
-    await cleanupPeers()
-  }
-  console.log(renderDurableReport(samples, options))
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) {
-  main().catch((error) => {
-    process.stderr.write(String(error?.stack ?? error) + "\n")
-    process.exit(1)
-  })
 }

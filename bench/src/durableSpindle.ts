@@ -41,6 +41,7 @@ import {
   makeLatencyProbe,
   WARMUP_JOBS
 } from "./durableRunner.js"
+import { PG_URL } from "./env.js"
 
 /**
  * The stores this runner measures.
@@ -55,8 +56,6 @@ export type SpindleStoreKind = "sqlite" | "pg"
  * @since 0.1.0
  */
 export const spindleSystemName = (kind: SpindleStoreKind): string => `spindle-${kind}`
-
-const PG_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
 
 const freshSuffix = (): string => `${process.pid}_${Math.random().toString(36).slice(2, 8)}`
 

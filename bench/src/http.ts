@@ -20,6 +20,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
+import { PG_URL } from "./env.js"
 import { runLoad } from "./httpLoad.js"
 import type { Samples } from "./report.js"
 import { median, renderTable, summarize } from "./report.js"
@@ -55,7 +56,6 @@ export interface HttpBenchOptions {
  */
 export const HTTP_GOALS = { sqlitePerSecond: 10_000, ofCeiling: 0.5 } as const
 
-const PG_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
 const distDir = fileURLToPath(new URL(".", import.meta.url))
 const BODY = JSON.stringify({ name: "bench.noop", payload: { n: 1 } })
 

@@ -783,8 +783,9 @@ export const make = (
 
     // --- maintenance fibers --------------------------------------------------
 
+    /** Runs `effect` now and then every `ms`, jittered ±20%. */
     const every = (ms: number, effect: Effect.Effect<void>) =>
-      Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.flatMap(jitter(ms), (d) => Effect.sleep(d)), effect)))
+      Effect.forkScoped(Effect.repeat(effect, Schedule.jittered(Schedule.spaced(ms))))
 
     const heartbeat = Effect.suspend(() => {
       if (running.size === 0) return Effect.void
