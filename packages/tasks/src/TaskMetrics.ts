@@ -89,6 +89,25 @@ export const activeHandlers: Metric.Metric.Gauge<number> = Metric.gauge("spindle
 })
 
 /**
+ * Workers running now in this process (from the start of `TaskWorker.make` until its shutdown
+ * has finished).
+ *
+ * @example
+ * ```ts
+ * import { TaskMetrics } from "@spindle/tasks"
+ * import { Metric } from "effect"
+ *
+ * const workers = Metric.value(TaskMetrics.activeWorkers)
+ * ```
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const activeWorkers: Metric.Metric.Gauge<number> = Metric.gauge("spindle_tasks_active_workers", {
+  description: "Task workers running now"
+})
+
+/**
  * Tasks claimed by workers of this process.
  *
  * @example

@@ -131,6 +131,21 @@ describe("TaskWorker", () => {
       assert.strictEqual(stats.running, 0)
     }))
 
+  it.scoped("counts running workers in spindle_tasks_active_workers until their shutdown ends", () =>
+    Effect.gen(function*() {
+      const store = yield* MemoryStore.make
+      const gauge = TaskMetrics.activeWorkers.pipe(Metric.tagged("test", "active-workers"))
+      const running = Effect.map(Metric.value(gauge), (state) => state.value)
+      yield* Effect.scoped(
+        Effect.gen(function*() {
+          yield* startWorker(store, [TaskHandlers.handler(Double, (n) => Effect.succeed(n * 2))])
+          yield* startWorker(store, [TaskHandlers.handler(Double, (n) => Effect.succeed(n * 2))])
+          assert.strictEqual(yield* running, 2)
+        }).pipe(Effect.tagMetrics("test", "active-workers"))
+      )
+      assert.strictEqual(yield* running, 0)
+    }))
+
   it.scoped("handler requirements are dependencies of the handlers' layer", () =>
     Effect.gen(function*() {
       const store = yield* MemoryStore.make

@@ -268,6 +268,7 @@ const taskMetrics = [
   TaskMetrics.durationSeconds,
   TaskMetrics.queueWaitSeconds,
   TaskMetrics.activeHandlers,
+  TaskMetrics.activeWorkers,
   TaskMetrics.claimedTotal,
   TaskMetrics.rescuedTotal,
   TaskMetrics.releasedTotal,

@@ -865,9 +865,9 @@ export const make = (
             0
           )
         ),
-        Effect.flatMap((released) => {
+        Effect.map((released) => {
           counts.released += released
-          return Metric.incrementBy(Metrics.releasedTotal, released)
+          Metrics.releasedTotal.unsafeUpdate(released, fiberLabels)
         })
       )
     })
@@ -895,6 +895,13 @@ export const make = (
       yield* release
       yield* reporter.flushAll
     })
+    // Counted until the shutdown below has finished (finalizers run in reverse order). Metrics
+    // updated while shutting down use the labels read at the start: the fiber closing the scope
+    // may carry them twice by then (fiber references inherited from the fibers it waited on).
+    yield* Effect.acquireRelease(
+      Effect.sync(() => Metrics.activeWorkers.unsafeModify(1, fiberLabels)),
+      () => Effect.sync(() => Metrics.activeWorkers.unsafeModify(-1, fiberLabels))
+    )
     yield* Effect.addFinalizer(() => shutdown)
 
     const worker: TaskWorker.TaskWorker = {
