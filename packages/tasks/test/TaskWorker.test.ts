@@ -723,6 +723,43 @@ describe("TaskWorker", () => {
       assert.strictEqual((yield* worker.stats).succeeded, 8)
     }))
 
+  it.scoped("prefetch: the buffer is topped up in batches once half of it has gone, not task by task", () =>
+    Effect.gen(function*() {
+      const store = yield* MemoryStore.make
+      const claims: Array<number> = []
+      const counting: TaskStore["Type"] = {
+        ...store,
+        tasksClaim: (params) =>
+          Effect.tap(store.tasksClaim(params), (records) => Effect.sync(() => claims.push(records.length)))
+      }
+      const Step = Task.make("step", { payload: Schema.Number, success: Schema.Number, failure: Schema.Void })
+      const ids = yield* Effect.forEach(
+        Array.from({ length: 60 }, (_, n) => n),
+        (n) => Effect.map(insert(store, Step, n), (t) => t.id)
+      )
+      // handlers that end one at a time: each frees a slot on its own
+      yield* startWorker(
+        counting,
+        [TaskHandlers.handler(Step, (n) => Effect.as(Effect.sleep(`${10 + n} millis`), n))],
+        {
+          concurrency: 2,
+          prefetch: 10
+        }
+      )
+      const succeeded = Effect.map(store.tasksStats({}), (stats) => stats.byStatus.succeeded)
+      for (let i = 0; i < 2_000 && (yield* succeeded) < ids.length; i++) {
+        yield* TestClock.adjust("5 millis")
+        for (let j = 0; j < 20; j++) yield* Effect.yieldNow()
+      }
+      assert.strictEqual(yield* succeeded, ids.length)
+      const nonEmpty = claims.filter((n) => n > 0)
+      // 12 at first (2 slots + 10 ahead), then 5 each time the buffer falls to half (refilling
+      // it task by task would make about 48 claims of 1)
+      assert.strictEqual(nonEmpty[0], 12)
+      assert.isTrue(nonEmpty.slice(1, -1).every((n) => n >= 5), `claim sizes ${nonEmpty.join(",")}`)
+      assert.isAtMost(nonEmpty.length, 11, `claim sizes ${nonEmpty.join(",")}`)
+    }))
+
   it.effect("shutdown releases prefetched tasks at once, before the grace period", () =>
     Effect.gen(function*() {
       const storeScope = yield* Scope.make()

@@ -659,8 +659,12 @@ export const make = (
       entry.slot = false
       active--
       entry.group.active--
-      Queue.unsafeOffer(slotSignal, undefined)
       launchPrefetched()
+      // The claim loop is woken only when it would claim (see `claimOnce`): not while every
+      // group's prefetch buffer is more than half full, which would wake it for every task.
+      if (groups.some((group) => group.prefetched.length <= config.prefetch / 2)) {
+        Queue.unsafeOffer(slotSignal, undefined)
+      }
     }
 
     /** Starts prefetched tasks while slots are free (not once shutting down: they are released). */
