@@ -1,0 +1,343 @@
+/**
+ * The SQL of the Postgres task store: one function per query, each returning raw rows (task rows
+ * are decoded by `taskRow.ts`). Nothing here publishes events, sends notifications or checks the
+ * state machine: `pgTaskStore.ts` does.
+ *
+ * @internal
+ */
+import type * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import type { Fragment } from "@effect/sql/Statement"
+import type { TaskStatus, TaskStore } from "@spindle/tasks"
+import type { Effect } from "effect"
+
+/** The tables of a store in `schema`. @internal */
+export interface PgTables {
+  readonly tasks: string
+  readonly logs: string
+  readonly paused: string
+}
+
+/** @internal */
+export const tablesOf = (schema: string): PgTables => ({
+  tasks: `${schema}.tasks`,
+  logs: `${schema}.task_logs`,
+  paused: `${schema}.paused_queues`
+})
+
+type Rows = Effect.Effect<ReadonlyArray<Record<string, unknown>>, SqlError>
+
+/** What a batch settle returns per row changed. @internal */
+export interface SettledRow {
+  readonly id: string
+  readonly name: string
+  readonly queue: string
+  readonly attempt: number
+}
+
+const unfinished = "status IN ('pending', 'scheduled', 'running')"
+
+/** @internal */
+export const makeQueries = (client: SqlClient.SqlClient, tables: PgTables) => {
+  const sql = client.withoutTransforms()
+  const tasks = sql(tables.tasks)
+  const logs = sql(tables.logs)
+  const paused = sql(tables.paused)
+
+  const sortExpression = {
+    createdAt: sql`created_at`,
+    runAt: sql`run_at`,
+    updatedAt: sql`updated_at`,
+    // by importance: `asc` is `low` first (as the memory store)
+    priority: sql`(3 - priority)`
+  } as const
+
+  return {
+    /**
+     * Inserts the rows of a JSON array of `NewTaskColumns` (JSON columns as text); rows whose
+     * (name, idempotency key) clash with an unfinished task are skipped. Returns the ids inserted.
+     */
+    insert: (columns: string): Effect.Effect<ReadonlyArray<{ readonly id: string }>, SqlError> =>
+      sql<{ readonly id: string }>`INSERT INTO ${tasks} (
+          id, name, queue, status, priority, payload, result, error, attempt, max_attempts, retry,
+          timeout_ms, soft_timeout_ms, run_at, created_at, updated_at, started_at, finished_at,
+          lease_owner, lease_expires_at, cancel_requested, progress, progress_message,
+          idempotency_key, parent_id, tags)
+        SELECT id, name, queue, status, priority, payload::jsonb, NULL, NULL, attempt, max_attempts,
+          retry::jsonb, timeout_ms, soft_timeout_ms, run_at, created_at, updated_at, NULL, NULL,
+          NULL, NULL, FALSE, 0, NULL, idempotency_key, parent_id, tags::jsonb
+        FROM jsonb_to_recordset(${columns}::jsonb) AS r(
+          id TEXT, name TEXT, queue TEXT, status TEXT, priority SMALLINT, payload TEXT, attempt INTEGER,
+          max_attempts INTEGER, retry TEXT, timeout_ms BIGINT, soft_timeout_ms BIGINT, run_at BIGINT,
+          created_at BIGINT, updated_at BIGINT, idempotency_key TEXT, parent_id TEXT, tags TEXT)
+        ON CONFLICT (name, idempotency_key)
+          WHERE idempotency_key IS NOT NULL AND ${sql.literal(unfinished)}
+          DO NOTHING
+        RETURNING id`,
+
+    /**
+     * The tasks holding one of these (name, key) pairs, unfinished ones last, then oldest first
+     * (so that, read in order, the last row of a pair is the one to report).
+     */
+    byIdempotencyKeys: (names: ReadonlyArray<string>, keys: ReadonlyArray<string>): Rows =>
+      sql`SELECT t.* FROM ${tasks} t
+        JOIN unnest(${names}::text[], ${keys}::text[]) AS k(name, key)
+          ON t.name = k.name AND t.idempotency_key = k.key
+        ORDER BY (t.${sql.literal(unfinished)}) ASC, t.created_at ASC, t.id ASC`,
+
+    // The paused queues are read once (an InitPlan), so the claim walks the partial index in
+    // claim order and stops after `limit` rows (an anti-join would sort every claimable row).
+    // The COALESCE hides the filter from the row estimator: `queue <> ALL (<unknown array>)`
+    // is estimated from the queues' distinct count (close to no rows with one queue), and the
+    // planner then prefers a bitmap scan and a sort of every claimable row (EXPLAIN ANALYZE
+    // with 20,000 pending and 200,000 finished rows: 9-80 ms instead of 0.1 ms).
+    claim: (params: {
+      readonly workerId: string
+      readonly now: number
+      readonly leaseMs: number
+      readonly limit: number
+      readonly queues: ReadonlyArray<string> | undefined
+      readonly names: ReadonlyArray<string> | undefined
+    }): Rows =>
+      sql`WITH next AS (
+          SELECT c.id, c.priority, c.run_at FROM ${tasks} c
+          WHERE c.status IN ('pending', 'scheduled') AND c.run_at <= ${params.now}
+            AND COALESCE(c.queue <> ALL (ARRAY(SELECT queue FROM ${paused})), TRUE)
+            ${params.queues === undefined ? sql`` : sql`AND c.queue = ANY(${params.queues}::text[])`}
+            ${params.names === undefined ? sql`` : sql`AND c.name = ANY(${params.names}::text[])`}
+          ORDER BY c.priority, c.run_at, c.id
+          LIMIT ${params.limit}
+          FOR UPDATE SKIP LOCKED
+        )
+        UPDATE ${tasks} t SET
+          status = 'running', attempt = t.attempt + 1, started_at = ${params.now}, finished_at = NULL,
+          lease_owner = ${params.workerId}, lease_expires_at = ${params.now + params.leaseMs},
+          cancel_requested = FALSE, updated_at = ${params.now}
+        FROM next WHERE t.id = next.id
+        RETURNING t.*`,
+
+    heartbeat: (params: {
+      readonly workerId: string
+      readonly ids: ReadonlyArray<string>
+      readonly leaseExpiresAt: number
+    }): Effect.Effect<ReadonlyArray<{ readonly id: string; readonly cancel_requested: boolean }>, SqlError> =>
+      sql<{ readonly id: string; readonly cancel_requested: boolean }>`UPDATE ${tasks}
+        SET lease_expires_at = ${params.leaseExpiresAt}
+        WHERE id = ANY(${params.ids}::text[]) AND status = 'running' AND lease_owner = ${params.workerId}
+        RETURNING id, cancel_requested`,
+
+    /** Ends a running attempt held by `workerId`: status `to`, plus `set`. */
+    leaveRunning: (params: {
+      readonly id: string
+      readonly workerId: string
+      readonly to: TaskStatus.TaskStatus
+      readonly finished: boolean
+      readonly now: number
+      readonly set: Fragment
+    }): Rows =>
+      sql`UPDATE ${tasks} SET
+          status = ${params.to}, lease_owner = NULL, lease_expires_at = NULL, cancel_requested = FALSE,
+          updated_at = ${params.now}, finished_at = ${params.finished ? params.now : null}, ${params.set}
+        WHERE id = ${params.id} AND status = 'running' AND lease_owner = ${params.workerId}
+        RETURNING *`,
+
+    /** The `set` of a success: the result as JSON text. */
+    setResult: (result: string): Fragment => sql`result = ${result}::jsonb`,
+
+    /** The `set` of a failure: the error as JSON text, and the next run of a retry. */
+    setError: (error: string, runAt: number | undefined): Fragment =>
+      runAt === undefined ? sql`error = ${error}::jsonb` : sql`error = ${error}::jsonb, run_at = ${runAt}`,
+
+    /**
+     * Completes many running tasks held by their items' workers, in one statement. `items` is a
+     * JSON array of `{ i: id, w: workerId, r: result as JSON text }`.
+     */
+    completeMany: (params: { readonly items: string; readonly now: number }) =>
+      sql<SettledRow>`UPDATE ${tasks} t SET
+          status = 'succeeded', result = x.r::jsonb, finished_at = ${params.now}, updated_at = ${params.now},
+          lease_owner = NULL, lease_expires_at = NULL, cancel_requested = FALSE
+        FROM jsonb_to_recordset(${params.items}::jsonb) AS x(i TEXT, w TEXT, r TEXT)
+        WHERE t.id = x.i AND t.status = 'running' AND t.lease_owner = x.w
+        RETURNING t.id, t.name, t.queue, t.attempt`,
+
+    /**
+     * Ends many running attempts held by their items' workers, in one statement. `items` is a
+     * JSON array of `{ i: id, w: workerId, s: status, e: error as JSON text, t: runAt | null }`;
+     * `scheduled` (a retry) keeps `finished_at` null.
+     */
+    failMany: (params: { readonly items: string; readonly now: number }) =>
+      sql<SettledRow>`UPDATE ${tasks} t SET
+          status = x.s, error = x.e::jsonb, run_at = COALESCE(x.t, t.run_at),
+          finished_at = CASE WHEN x.s = 'scheduled' THEN NULL ELSE ${params.now}::bigint END,
+          updated_at = ${params.now}, lease_owner = NULL, lease_expires_at = NULL, cancel_requested = FALSE
+        FROM jsonb_to_recordset(${params.items}::jsonb) AS x(i TEXT, w TEXT, s TEXT, e TEXT, t BIGINT)
+        WHERE t.id = x.i AND t.status = 'running' AND t.lease_owner = x.w
+        RETURNING t.id, t.name, t.queue, t.attempt`,
+
+    /** Gives running tasks back (a task whose cancellation was requested is cancelled instead). */
+    release: (params: { readonly workerId: string; readonly ids: ReadonlyArray<string>; readonly now: number }): Rows =>
+      sql`UPDATE ${tasks} SET
+          status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'pending' END,
+          attempt = CASE WHEN cancel_requested THEN attempt ELSE GREATEST(0, attempt - 1) END,
+          finished_at = CASE WHEN cancel_requested THEN ${params.now}::bigint ELSE NULL END,
+          lease_owner = NULL, lease_expires_at = NULL, cancel_requested = FALSE, updated_at = ${params.now}
+        WHERE id = ANY(${params.ids}::text[]) AND status = 'running' AND lease_owner = ${params.workerId}
+        RETURNING *`,
+
+    rescue: (params: { readonly now: number; readonly limit: number | null }): Rows =>
+      sql`WITH expired AS (
+          SELECT id FROM ${tasks}
+          WHERE status = 'running' AND lease_expires_at < ${params.now}
+          ORDER BY lease_expires_at, id
+          LIMIT ${params.limit}
+          FOR UPDATE SKIP LOCKED
+        )
+        UPDATE ${tasks} t SET
+          status = CASE WHEN t.cancel_requested THEN 'cancelled'
+            WHEN t.attempt >= t.max_attempts THEN 'dead' ELSE 'pending' END,
+          finished_at = CASE WHEN t.cancel_requested OR t.attempt >= t.max_attempts
+            THEN ${params.now}::bigint ELSE NULL END,
+          error = jsonb_build_object(
+            'tag', 'LeaseExpired',
+            'message', 'the lease of worker ' || t.lease_owner || ' expired',
+            'cause', ''),
+          lease_owner = NULL, lease_expires_at = NULL, cancel_requested = FALSE, updated_at = ${params.now}
+        FROM expired WHERE t.id = expired.id
+        RETURNING t.*`,
+
+    get: (id: string): Rows => sql`SELECT * FROM ${tasks} WHERE id = ${id}`,
+
+    /** Cancels a pending or scheduled task, or requests the cancellation of a running one. */
+    cancel: (params: { readonly id: string; readonly now: number }): Rows =>
+      sql`UPDATE ${tasks} SET
+          status = CASE WHEN status = 'running' THEN 'running' ELSE 'cancelled' END,
+          cancel_requested = (status = 'running'),
+          finished_at = CASE WHEN status = 'running' THEN finished_at ELSE ${params.now}::bigint END,
+          updated_at = ${params.now}
+        WHERE id = ${params.id}
+          AND (status IN ('pending', 'scheduled') OR (status = 'running' AND NOT cancel_requested))
+        RETURNING *`,
+
+    retry: (params: {
+      readonly id: string
+      readonly status: "pending" | "scheduled"
+      readonly runAt: number
+      readonly extraAttempts: number
+      readonly from: ReadonlyArray<TaskStatus.TaskStatus>
+      readonly now: number
+    }): Rows =>
+      sql`UPDATE ${tasks} SET
+          status = ${params.status}, run_at = ${params.runAt},
+          max_attempts = GREATEST(max_attempts, attempt + ${params.extraAttempts}),
+          result = NULL, finished_at = NULL, lease_owner = NULL, lease_expires_at = NULL,
+          cancel_requested = FALSE, updated_at = ${params.now}
+        WHERE id = ${params.id} AND status = ANY(${params.from}::text[])
+        RETURNING *`,
+
+    progress: (params: {
+      readonly id: string
+      readonly workerId: string
+      readonly progress: number
+      readonly message: string | undefined
+      readonly now: number
+    }): Rows =>
+      sql`UPDATE ${tasks}
+        SET progress = ${params.progress}, progress_message = ${params.message ?? null}, updated_at = ${params.now}
+        WHERE id = ${params.id} AND status = 'running' AND lease_owner = ${params.workerId}
+        RETURNING *`,
+
+    /** Appends log lines: a JSON array of `{ taskId, attempt, at, level, message }`. */
+    logAppend: (lines: string) =>
+      sql`INSERT INTO ${logs} (task_id, attempt, at, level, message)
+        SELECT "taskId", attempt, at, level, message
+        FROM jsonb_to_recordset(${lines}::jsonb) AS r("taskId" TEXT, attempt INTEGER, at BIGINT, level TEXT, message TEXT)`,
+
+    logs: (id: string) =>
+      sql<{ task_id: string; attempt: number; at: string; level: string; message: string }>`
+        SELECT task_id, attempt, at, level, message FROM ${logs} WHERE task_id = ${id} ORDER BY seq`,
+
+    list: (params: {
+      readonly filter: TaskStore.TaskStore.Filter | undefined
+      readonly sortBy: TaskStore.TaskStore.SortKey
+      readonly order: "asc" | "desc"
+      readonly limit: number
+      readonly after: readonly [number, string] | undefined
+    }): Rows => {
+      const filter = params.filter
+      const clauses: Array<Fragment> = []
+      if (filter?.status !== undefined) clauses.push(sql`status = ANY(${filter.status}::text[])`)
+      if (filter?.name !== undefined) clauses.push(sql`name = ANY(${filter.name}::text[])`)
+      if (filter?.queue !== undefined) clauses.push(sql`queue = ANY(${filter.queue}::text[])`)
+      if (filter?.tag !== undefined) {
+        const tags = typeof filter.tag === "string" ? [filter.tag] : filter.tag
+        clauses.push(sql`tags @> ${JSON.stringify(tags)}::jsonb`)
+      }
+      if (filter?.parentId !== undefined) clauses.push(sql`parent_id = ${filter.parentId}`)
+      const expression = sortExpression[params.sortBy]
+      const asc = params.order === "asc"
+      if (params.after !== undefined) {
+        clauses.push(
+          asc
+            ? sql`(${expression}, id) > (${params.after[0]}::bigint, ${params.after[1]}::text)`
+            : sql`(${expression}, id) < (${params.after[0]}::bigint, ${params.after[1]}::text)`
+        )
+      }
+      const direction = asc ? sql`ASC` : sql`DESC`
+      return sql`SELECT * FROM ${tasks} WHERE ${sql.and(clauses)}
+        ORDER BY ${expression} ${direction}, id ${direction}
+        LIMIT ${params.limit}`
+    },
+
+    counts: sql<{ name: string; queue: string; status: TaskStatus.TaskStatus; count: string }>`
+      SELECT name, queue, status, count(*) AS count FROM ${tasks} GROUP BY name, queue, status`,
+
+    pausedQueues: sql<{ queue: string }>`SELECT queue FROM ${paused}`,
+
+    /** The tasks finished since `since`, for the statistics windows. */
+    finishedSince: (since: number) =>
+      sql<{ status: TaskStatus.TaskStatus; started_at: string | null; finished_at: string }>`
+        SELECT status, started_at, finished_at FROM ${tasks}
+        WHERE finished_at >= ${since}
+          AND status IN ('succeeded', 'failed', 'dead', 'timed-out')`,
+
+    /** Deletes the tasks (and their logs) finished before `before` in `statuses`; returns the count. */
+    deleteFinished: (before: number, statuses: ReadonlyArray<TaskStatus.TaskStatus>) =>
+      sql<{ count: string }>`WITH deleted AS (
+          DELETE FROM ${tasks}
+          WHERE finished_at < ${before} AND status = ANY(${statuses}::text[])
+          RETURNING id
+        ), deleted_logs AS (
+          DELETE FROM ${logs} WHERE task_id IN (SELECT id FROM deleted)
+        )
+        SELECT count(*) AS count FROM deleted`,
+
+    pause: (queue: string, now: number) =>
+      sql`INSERT INTO ${paused} (queue, paused_at) VALUES (${queue}, ${now}) ON CONFLICT (queue) DO NOTHING`,
+
+    resume: (queue: string) => sql`DELETE FROM ${paused} WHERE queue = ${queue} RETURNING queue`,
+
+    queues: sql<{ queue: string; paused: boolean }>`
+      SELECT q.queue, EXISTS (SELECT 1 FROM ${paused} p WHERE p.queue = q.queue) AS paused
+      FROM (SELECT DISTINCT queue FROM ${tasks} UNION SELECT queue FROM ${paused}) q
+      ORDER BY q.queue COLLATE "C"`,
+
+    /** The earliest future run-at of a claimable task. */
+    nextDue: (now: number) =>
+      sql<{ next: string | null }>`
+        SELECT min(run_at) AS next FROM ${tasks}
+        WHERE status IN ('pending', 'scheduled') AND run_at > ${now}`,
+
+    /**
+     * Sends notification payloads on `channel`, given as one JSON array (node-postgres escapes a
+     * text[] literal character by character).
+     */
+    notify: (channel: string, payloads: string) =>
+      sql`SELECT pg_notify(${channel}, p) FROM json_array_elements_text(${payloads}::json) AS p`,
+
+    /** One notification (PgClient's `notify` binds the payload as a parameter, which NOTIFY does not accept). */
+    notifyOne: (channel: string, payload: string) => sql`SELECT pg_notify(${channel}, ${payload})`
+  }
+}
+
+/** @internal */
+export type Queries = ReturnType<typeof makeQueries>
