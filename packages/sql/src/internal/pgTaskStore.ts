@@ -304,11 +304,18 @@ export const make = (
           catch: (cause) => new TaskStoreError({ operation: "tasksInsert", message: String(cause), cause })
         })
         // Only the ids come back: the records are made from the columns sent (no decoding).
-        const insertedIds = yield* query("tasksInsert", q.insert(JSON.stringify(columns)))
-        const createdIds = new Set(insertedIds.map((row) => row.id))
+        // Without idempotency keys every row is inserted; otherwise only the inserted ids come
+        // back. Either way the records are made from the columns sent (no decoding).
+        let createdIds: ReadonlySet<string> | undefined
+        if (columns.some((column) => column.idempotency_key !== null)) {
+          const rows = yield* query("tasksInsert", q.insertKeyed(columns))
+          createdIds = new Set(rows.map((row) => row.id))
+        } else {
+          yield* query("tasksInsert", q.insert(columns))
+        }
         const inserted: Array<TaskRecord.TaskRecord> = []
         for (const column of columns) {
-          if (!createdIds.has(column.id)) continue
+          if (createdIds !== undefined && !createdIds.has(column.id)) continue
           const record = recordFromColumns(column)
           if (Either.isLeft(record)) return yield* storeError("tasksInsert")(record.left)
           inserted.push(record.right)
