@@ -184,6 +184,47 @@ describe.skipIf(skipPg)("PgTaskStore", () => {
       assert.strictEqual(Option.getOrThrow(task).result, "y".repeat(10_000))
     }))
 
+  it.scoped("batches of events reach another store instance whole and in order", () =>
+    Effect.gen(function*() {
+      const schema = yield* sharedSchema
+      const [a, b] = yield* Effect.all([storeIn(schema), storeIn(schema)], { concurrency: "unbounded" })
+      const n = 1_000
+      // submitted, started, then succeeded (void results and a few others, alike events apart)
+      const seen = yield* b.events.pipe(Stream.take(3 * n), Stream.runCollect, Effect.fork)
+      yield* Effect.yieldNow()
+      const inserted = yield* a.tasksInsert({
+        tasks: Array.from({ length: n }, (_, i) => ({
+          name: "batch",
+          // long runs of alike events (split across notifications), then alternating ones
+          queue: i < 600 ? "first" : i % 2 === 0 ? "even" : "odd",
+          payload: i
+        }))
+      })
+      const claimed = yield* a.tasksClaim({ workerId: "a", limit: n, leaseMs: 60_000 })
+      yield* a.tasksComplete({
+        items: claimed.map((task, i) => ({ id: task.id, workerId: "a", result: i % 100 === 0 ? { i } : undefined }))
+      })
+      const events = Chunk.toReadonlyArray(yield* Fiber.join(seen))
+      const ids = inserted.map((item) => item.task.id)
+      assert.deepStrictEqual(
+        events.slice(0, n).map((event) => [event.type, event.taskId]),
+        ids.map((id) => ["submitted", id])
+      )
+      assert.deepStrictEqual(
+        events.slice(n, 2 * n).map((event) => [event.type, event.taskId, event.attempt]),
+        claimed.map((task) => ["started", task.id, 1])
+      )
+      assert.deepStrictEqual(
+        events.slice(2 * n).map((event) => [event.type, event.taskId, event.status, event.result]),
+        claimed.map((task, i) => ["succeeded", task.id, "succeeded", i % 100 === 0 ? { i } : null])
+      )
+      for (const event of events) {
+        const task = inserted.find((item) => item.task.id === event.taskId)!.task
+        assert.strictEqual(event.queue, task.queue)
+        assert.strictEqual(event.name, "batch")
+      }
+    }))
+
   it.live("a store whose LISTEN connection was killed reconnects", () =>
     Effect.scoped(Effect.gen(function*() {
       const schema = yield* sharedSchema

@@ -71,34 +71,106 @@ interface Message {
   readonly o: string
   /** Claimable work may have arrived. */
   readonly w?: 1
-  readonly e?: ReadonlyArray<WireEvent>
+  readonly e?: ReadonlyArray<WireEvent | WireGroup>
   /** A listener readiness probe. */
   readonly probe?: 1
 }
 
 type WireEvent = Omit<TaskEvent.TaskEvent, "sequence" | "at"> & { readonly at: number }
 
+/**
+ * Consecutive events that differ only in their task (a batch of submissions, claims or
+ * completions) travel as one entry: about 30 bytes a task instead of 130. @internal
+ */
+interface WireGroup {
+  readonly type: TaskEvent.TaskEventType
+  readonly name: string
+  readonly queue: string
+  readonly status: TaskStatus.TaskStatus
+  readonly attempt: number
+  readonly at: number
+  /** Every event has `result: null` (a task that returned nothing). */
+  readonly nullResult?: 1
+  readonly ids: ReadonlyArray<string>
+}
+
 type Outgoing = { readonly _tag: "work" } | { readonly _tag: "event"; readonly event: WireEvent }
 
 const byteLength = (text: string): number => Buffer.byteLength(text, "utf8")
 
-/** Packs outgoing work signals and events into as few notification payloads as fit. */
+/** An event a group can carry: nothing but its task sets it apart. */
+const groupable = (event: WireEvent): boolean =>
+  event.progress === undefined && event.message === undefined && event.error === undefined &&
+  (event.result === undefined || event.result === null)
+
+const alike = (a: WireEvent, b: WireEvent): boolean =>
+  a.type === b.type && a.name === b.name && a.queue === b.queue && a.status === b.status &&
+  a.attempt === b.attempt && a.at === b.at && (a.result === null) === (b.result === null)
+
+/** The opening of a group's JSON, up to its first id. */
+const groupPrefix = (event: WireEvent): string => {
+  const { attempt, at, name, queue, status, type } = event
+  const group = event.result === null ? { type, name, queue, status, attempt, at, nullResult: 1 } : {
+    type,
+    name,
+    queue,
+    status,
+    attempt,
+    at
+  }
+  return `${JSON.stringify(group).slice(0, -1)},"ids":[`
+}
+
+/**
+ * Packs outgoing work signals and events into as few notification payloads as fit, groups of
+ * alike events as one entry each (split across payloads when too big for one).
+ */
 const packPayloads = (origin: string, items: ReadonlyArray<Outgoing>): Array<string> => {
   const work = items.some((item) => item._tag === "work")
   const payloads: Array<string> = []
   const head = work ? `{"o":${JSON.stringify(origin)},"w":1` : `{"o":${JSON.stringify(origin)}`
+  const empty = byteLength(head) + 10
   let current: Array<string> = []
-  let size = byteLength(head) + 10
+  let size = empty
+  // the open group: its first event, the JSON up to its ids, and its ids so far
+  let group: { readonly first: WireEvent; readonly prefix: string; ids: Array<string> } | undefined
+  const closeGroup = () => {
+    if (group !== undefined && group.ids.length > 0) current.push(`${group.prefix}${group.ids.join(",")}]}`)
+    group = undefined
+  }
   const flush = () => {
+    closeGroup()
     payloads.push(current.length === 0 ? `${head}}` : `${head},"e":[${current.join(",")}]}`)
     current = []
-    size = byteLength(head) + 10
+    size = empty
   }
   for (const item of items) {
     if (item._tag !== "event") continue
-    let text = JSON.stringify(item.event)
+    const event = item.event
+    if (groupable(event)) {
+      const id = JSON.stringify(event.taskId)
+      const idBytes = byteLength(id) + 1
+      if (group === undefined || !alike(group.first, event)) {
+        closeGroup()
+        const prefix = groupPrefix(event)
+        const prefixBytes = byteLength(prefix) + 3
+        if (current.length > 0 && size + prefixBytes + idBytes > MAX_PAYLOAD_BYTES) flush()
+        group = { first: event, prefix, ids: [] }
+        size += prefixBytes
+      } else if (size + idBytes > MAX_PAYLOAD_BYTES) {
+        const { first, prefix } = group
+        flush()
+        group = { first, prefix, ids: [] }
+        size += byteLength(prefix) + 3
+      }
+      group.ids.push(id)
+      size += idBytes
+      continue
+    }
+    closeGroup()
+    let text = JSON.stringify(event)
     if (byteLength(text) > MAX_EVENT_BYTES) {
-      const { error: _error, message: _message, result: _result, ...rest } = item.event
+      const { error: _error, message: _message, result: _result, ...rest } = event
       text = JSON.stringify(rest)
     }
     const bytes = byteLength(text) + 1
@@ -106,8 +178,29 @@ const packPayloads = (origin: string, items: ReadonlyArray<Outgoing>): Array<str
     current.push(text)
     size += bytes
   }
+  closeGroup()
   if (current.length > 0 || work && payloads.length === 0) flush()
   return payloads
+}
+
+/** The events of a notification's entries, in order. */
+const unpackEvents = (entries: ReadonlyArray<WireEvent | WireGroup>): Array<WireEvent> => {
+  const events: Array<WireEvent> = []
+  for (const entry of entries) {
+    if (!("ids" in entry)) {
+      events.push(entry)
+      continue
+    }
+    const { attempt, at, ids, name, nullResult, queue, status, type } = entry
+    for (const taskId of ids) {
+      events.push(
+        nullResult === 1
+          ? { type, taskId, name, queue, status, attempt, at, result: null }
+          : { type, taskId, name, queue, status, attempt, at }
+      )
+    }
+  }
+  return events
 }
 
 /**
@@ -254,7 +347,7 @@ export const make = (
         }
         return Effect.zipRight(
           message.w === 1 ? signalLocal : Effect.void,
-          message.e !== undefined ? publishLocal(message.e) : Effect.void
+          message.e !== undefined ? publishLocal(unpackEvents(message.e)) : Effect.void
         )
       })
 
