@@ -352,11 +352,33 @@ export const makeQueries = (client: SqlClient.SqlClient, tables: PgTables) => {
 
     pausedQueues: sql<{ queue: string }>`SELECT queue FROM ${paused}`,
 
-    /** The tasks finished since `since`, for the statistics windows. */
-    finishedSince: (since: number) =>
-      sql<{ status: TaskStatus.TaskStatus; started_at: string | null; finished_at: string }>`
-        SELECT status, started_at, finished_at FROM ${tasks}
-        WHERE finished_at >= ${since}
+    /**
+     * Finished tasks per bucket of `bucketMs` since `since` (bucket 0 starts at `since`; later
+     * ones, a clock ahead, count in the last of `buckets`): succeeded, and failed (`failed`,
+     * `dead`, `timed-out`).
+     */
+    finishedBuckets: (params: { readonly since: number; readonly bucketMs: number; readonly buckets: number }) =>
+      sql<{ bucket: string; succeeded: string; failed: string }>`
+        SELECT LEAST(${
+        params.buckets - 1
+      }::bigint, (finished_at - ${params.since}::bigint) / ${params.bucketMs}::bigint)
+            AS bucket,
+          count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
+          count(*) FILTER (WHERE status <> 'succeeded') AS failed
+        FROM ${tasks}
+        WHERE finished_at >= ${params.since} AND status IN ('succeeded', 'failed', 'dead', 'timed-out')
+        GROUP BY 1`,
+
+    /**
+     * The durations (start to finish) of the tasks finished since `since`: how many, their sum,
+     * and the 95th percentile (the value at rank ⌈0.95 n⌉).
+     */
+    durations: (since: number) =>
+      sql<{ n: string; total: string | null; p95: string | null }>`
+        SELECT count(*) AS n, sum(finished_at - started_at) AS total,
+          percentile_disc(0.95) WITHIN GROUP (ORDER BY finished_at - started_at) AS p95
+        FROM ${tasks}
+        WHERE finished_at >= ${since} AND started_at IS NOT NULL
           AND status IN ('succeeded', 'failed', 'dead', 'timed-out')`,
 
     /** Deletes the tasks (and their logs) finished before `before` in `statuses`; returns the count. */

@@ -743,9 +743,13 @@ export const make = (
         const windowStart = currentMinute - (minutes - 1) * MINUTE
         const currentHour = Math.floor(now / HOUR) * HOUR
         const hoursStart = currentHour - 23 * HOUR
-        const counts = yield* query("tasksStats", q.counts)
-        const paused = yield* query("tasksStats", q.pausedQueues)
-        const finished = yield* query("tasksStats", q.finishedSince(Math.min(windowStart, hoursStart)))
+        const { counts, durations, hours, paused, perMinute } = yield* Effect.all({
+          counts: query("tasksStats", q.counts),
+          paused: query("tasksStats", q.pausedQueues),
+          perMinute: query("tasksStats", q.finishedBuckets({ since: windowStart, bucketMs: MINUTE, buckets: minutes })),
+          hours: query("tasksStats", q.finishedBuckets({ since: hoursStart, bucketMs: HOUR, buckets: 24 })),
+          durations: query("tasksStats", q.durations(windowStart))
+        }, { concurrency: "unbounded" })
         const byStatus = TaskStatus.emptyCounts()
         const byName = new Map<string, { [S in TaskStatus.TaskStatus]: number }>()
         const byQueue = new Map<string, { [S in TaskStatus.TaskStatus]: number }>()
@@ -773,30 +777,21 @@ export const make = (
           succeeded: 0,
           failed: 0
         }))
-        const durations: Array<number> = []
         let succeeded = 0
         let failed = 0
-        for (const row of finished) {
-          const ok = row.status === "succeeded"
-          const at = Number(row.finished_at)
-          if (at >= windowStart) {
-            const bucket = throughput[Math.min(minutes - 1, Math.floor((at - windowStart) / MINUTE))]!
-            if (ok) {
-              bucket.succeeded++
-              succeeded++
-            } else {
-              bucket.failed++
-              failed++
-            }
-            if (row.started_at !== null) durations.push(at - Number(row.started_at))
-          }
-          if (at >= hoursStart) {
-            const bucket = hourly[Math.min(23, Math.floor((at - hoursStart) / HOUR))]!
-            if (ok) bucket.succeeded++
-            else bucket.failed++
-          }
+        for (const row of perMinute) {
+          const bucket = throughput[Number(row.bucket)]!
+          bucket.succeeded = Number(row.succeeded)
+          bucket.failed = Number(row.failed)
+          succeeded += bucket.succeeded
+          failed += bucket.failed
         }
-        durations.sort((a, b) => a - b)
+        for (const row of hours) {
+          const bucket = hourly[Number(row.bucket)]!
+          bucket.succeeded = Number(row.succeeded)
+          bucket.failed = Number(row.failed)
+        }
+        const timed = Number(durations[0]?.n ?? 0)
         const byKey = <A>(entries: Iterable<[string, A]>) => [...entries].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)
         const stats: TaskStore.TaskStore.Stats = {
           total,
@@ -805,8 +800,8 @@ export const make = (
           byQueue: byKey(byQueue.entries()).map(([queue, counts]) => ({ queue, paused: pausedSet.has(queue), counts })),
           throughput,
           successRate: succeeded + failed === 0 ? 1 : succeeded / (succeeded + failed),
-          meanDurationMs: durations.length === 0 ? 0 : durations.reduce((sum, d) => sum + d, 0) / durations.length,
-          p95DurationMs: durations.length === 0 ? 0 : durations[Math.max(0, Math.ceil(0.95 * durations.length) - 1)]!,
+          meanDurationMs: timed === 0 ? 0 : Number(durations[0]!.total) / timed,
+          p95DurationMs: timed === 0 ? 0 : Number(durations[0]!.p95),
           hourly
         }
         return stats
