@@ -94,7 +94,8 @@ interface WireGroup {
   readonly ids: ReadonlyArray<string>
 }
 
-type Outgoing = { readonly _tag: "work" } | { readonly _tag: "event"; readonly event: WireEvent }
+/** What the sender sends: a wake-up, or the events of one statement. */
+type Outgoing = { readonly _tag: "work" } | { readonly _tag: "events"; readonly events: ReadonlyArray<WireEvent> }
 
 const byteLength = (text: string): number => Buffer.byteLength(text, "utf8")
 
@@ -144,9 +145,7 @@ const packPayloads = (origin: string, items: ReadonlyArray<Outgoing>): Array<str
     current = []
     size = empty
   }
-  for (const item of items) {
-    if (item._tag !== "event") continue
-    const event = item.event
+  for (const event of items.flatMap((item) => item._tag === "events" ? item.events : [])) {
     if (groupable(event)) {
       const id = JSON.stringify(event.taskId)
       const idBytes = byteLength(id) + 1
@@ -267,16 +266,33 @@ export const make = (
     /** Wakes local waiters now, and other processes through the channel. */
     const signalWork = Effect.zipRight(signalLocal, Queue.offer(outbox, { _tag: "work" }))
 
+    /** The local form of an event: numbered, its time a Date (built field by field: a spread costs more). */
+    const localEvent = (event: WireEvent): TaskEvent.TaskEvent => {
+      const { attempt, error, message, name, progress, queue, result, status, taskId, type } = event
+      const local: { -readonly [K in keyof TaskEvent.TaskEvent]: TaskEvent.TaskEvent[K] } = {
+        sequence: ++sequence,
+        type,
+        taskId,
+        name,
+        queue,
+        status,
+        attempt,
+        at: new Date(event.at)
+      }
+      if (progress !== undefined) local.progress = progress
+      if (message !== undefined) local.message = message
+      if (error !== undefined) local.error = error
+      if ("result" in event) local.result = result
+      return local
+    }
+
     const publishLocal = (events: ReadonlyArray<WireEvent>) =>
-      events.length === 0 ? Effect.void : PubSub.publishAll(
-        pubsub,
-        events.map((event): TaskEvent.TaskEvent => ({ ...event, sequence: ++sequence, at: new Date(event.at) }))
-      )
+      events.length === 0 ? Effect.void : PubSub.publishAll(pubsub, events.map(localEvent))
 
     const publish = (events: ReadonlyArray<WireEvent>) =>
       events.length === 0 ? Effect.void : Effect.zipRight(
         publishLocal(events),
-        Queue.offerAll(outbox, events.map((event): Outgoing => ({ _tag: "event", event })))
+        Queue.offer(outbox, { _tag: "events", events })
       )
 
     const event = (
