@@ -9,6 +9,7 @@ import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import type { Fragment } from "@effect/sql/Statement"
 import type { TaskStatus, TaskStore } from "@spindle/tasks"
+import { TaskRecord } from "@spindle/tasks"
 import type { Effect } from "effect"
 import type { NewTaskColumns } from "./taskRow.js"
 
@@ -37,6 +38,9 @@ export interface SettledRow {
 }
 
 const unfinished = "status IN ('pending', 'scheduled', 'running')"
+
+/** Every priority rank, as the claim index orders them. */
+const priorityRanks = Object.values(TaskRecord.priorityRank)
 
 /** The columns an INSERT of new tasks sets (the others take the table's defaults). */
 const newColumns = [
@@ -402,11 +406,18 @@ export const makeQueries = (client: SqlClient.SqlClient, tables: PgTables) => {
       FROM (SELECT DISTINCT queue FROM ${tasks} UNION SELECT queue FROM ${paused}) q
       ORDER BY q.queue COLLATE "C"`,
 
-    /** The earliest future run-at of a claimable task. */
+    /**
+     * The earliest future run-at of a claimable task: the first of each priority, each one
+     * step down the claim index (a `min(run_at)` over the index ordered by priority first read
+     * every claimable entry: 1 ms with 20,000 pending tasks, and growing with the backlog).
+     */
     nextDue: (now: number) =>
       sql<{ next: string | null }>`
-        SELECT min(run_at) AS next FROM ${tasks}
-        WHERE status IN ('pending', 'scheduled') AND run_at > ${now}`,
+        SELECT min(n.run_at) AS next FROM unnest(${priorityRanks}::smallint[]) AS p(rank), LATERAL (
+          SELECT run_at FROM ${tasks}
+          WHERE status IN ('pending', 'scheduled') AND priority = p.rank AND run_at > ${now}
+          ORDER BY run_at LIMIT 1
+        ) n`,
 
     /**
      * Sends notification payloads on `channel`, given as one JSON array (node-postgres escapes a
