@@ -34,7 +34,7 @@ import type { Scope } from "effect"
 import { Chunk, Clock, Deferred, Duration, Effect, Either, Fiber, Option, PubSub, Queue, Ref, Stream } from "effect"
 import { migrate, validSchemaName } from "./pgMigrations.js"
 import type { SettledRow } from "./pgSql.js"
-import { makeQueries, tablesOf } from "./pgSql.js"
+import { claimedRow, makeQueries, tablesOf } from "./pgSql.js"
 import {
   decodeCursor,
   encodeCursor,
@@ -474,10 +474,12 @@ export const make = (
       Effect.gen(function*() {
         if (limit <= 0) return []
         const now = yield* Clock.currentTimeMillis
-        const claimed = yield* queryTasks(
+        const rows = yield* query(
           "tasksClaim",
           q.claim({ workerId, now, leaseMs, limit: Math.floor(limit), queues, names })
         )
+        const claim = { workerId, now, leaseExpiresAt: now + leaseMs }
+        const claimed = yield* decodeAll("tasksClaim", rows.map((row) => claimedRow(row, claim)))
         const ordered = [...claimed].sort(TaskStoreModule.compareClaimOrder)
         yield* publish(ordered.map((task) => event("started", task)))
         return ordered
