@@ -225,6 +225,25 @@ describe.skipIf(skipPg)("PgTaskStore", () => {
       }
     }))
 
+  it.scoped("events sent one by one (by versions before groups) are still read", () =>
+    Effect.gen(function*() {
+      const schema = yield* sharedSchema
+      const b = yield* storeIn(schema)
+      const seen = yield* b.events.pipe(Stream.take(2), Stream.runCollect, Effect.fork)
+      yield* Effect.yieldNow()
+      const event = { type: "submitted", name: "old", queue: "default", status: "pending", attempt: 0, at: 1_000 }
+      const payload = JSON.stringify({ o: "another", w: 1, e: [{ ...event, taskId: "a" }, { ...event, taskId: "b" }] })
+      yield* Effect.provide(
+        Effect.flatMap(PgClient.PgClient, (sql) => sql`SELECT pg_notify(${`${schema}_tasks`}, ${payload})`),
+        clientLayer
+      )
+      const events = Chunk.toReadonlyArray(yield* Fiber.join(seen))
+      assert.deepStrictEqual(events.map((event) => [event.type, event.taskId, event.at.getTime()]), [
+        ["submitted", "a", 1_000],
+        ["submitted", "b", 1_000]
+      ])
+    }))
+
   it.live("a store whose LISTEN connection was killed reconnects", () =>
     Effect.scoped(Effect.gen(function*() {
       const schema = yield* sharedSchema

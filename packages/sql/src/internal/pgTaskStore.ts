@@ -71,7 +71,13 @@ interface Message {
   readonly o: string
   /** Claimable work may have arrived. */
   readonly w?: 1
-  readonly e?: ReadonlyArray<WireEvent | WireGroup>
+  /** Events and groups of alike events, in order. */
+  readonly g?: ReadonlyArray<WireEvent | WireGroup>
+  /**
+   * Events one by one, as versions before groups sent them (read, never sent: a process of
+   * such a version ignores `g`, which it would misread, and misses those events instead).
+   */
+  readonly e?: ReadonlyArray<WireEvent>
   /** A listener readiness probe. */
   readonly probe?: 1
 }
@@ -141,7 +147,7 @@ const packPayloads = (origin: string, items: ReadonlyArray<Outgoing>): Array<str
   }
   const flush = () => {
     closeGroup()
-    payloads.push(current.length === 0 ? `${head}}` : `${head},"e":[${current.join(",")}]}`)
+    payloads.push(current.length === 0 ? `${head}}` : `${head},"g":[${current.join(",")}]}`)
     current = []
     size = empty
   }
@@ -363,7 +369,11 @@ export const make = (
         }
         return Effect.zipRight(
           message.w === 1 ? signalLocal : Effect.void,
-          message.e !== undefined ? publishLocal(unpackEvents(message.e)) : Effect.void
+          message.g !== undefined ?
+            publishLocal(unpackEvents(message.g)) :
+            message.e !== undefined ?
+            publishLocal(message.e) :
+            Effect.void
         )
       })
 
