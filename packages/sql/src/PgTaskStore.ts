@@ -5,10 +5,13 @@
  *   migrations embedded in code (`Migrator.fromRecord`, bookkeeping in `<schema>.migrations`).
  *   Several processes may start at once: migrations run in one transaction under an advisory
  *   lock on the schema name, so the second waits for the first and then finds nothing to do.
- * - Claims are one statement: a CTE selects the next claimable ids ordered by priority, run-at
- *   and id `FOR UPDATE SKIP LOCKED` (so concurrent claimers never wait for or share a task) and
- *   an `UPDATE … RETURNING` takes them, incrementing the attempt and setting the lease. A partial
- *   index holds only the claimable rows, so finished rows do not slow claims.
+ * - Claims are one statement: a subquery selects the next claimable ids ordered by priority,
+ *   run-at and id `FOR UPDATE SKIP LOCKED` (so concurrent claimers never wait for or share a
+ *   task) and an `UPDATE … RETURNING` takes them by primary key, incrementing the attempt and
+ *   setting the lease. A partial index holds only the claimable rows, so finished rows do not
+ *   slow claims.
+ * - Inserts send one JSON array per column; without idempotency keys in the batch, nothing
+ *   comes back but the command status.
  * - Completion, failure and progress apply only to a task still `running` under the caller's
  *   lease (`LeaseLost` otherwise).
  * - Wake-ups and lifecycle events reach the other processes through LISTEN/NOTIFY on one channel

@@ -184,6 +184,66 @@ describe.skipIf(skipPg)("PgTaskStore", () => {
       assert.strictEqual(Option.getOrThrow(task).result, "y".repeat(10_000))
     }))
 
+  it.scoped("batches of events reach another store instance whole and in order", () =>
+    Effect.gen(function*() {
+      const schema = yield* sharedSchema
+      const [a, b] = yield* Effect.all([storeIn(schema), storeIn(schema)], { concurrency: "unbounded" })
+      const n = 1_000
+      // submitted, started, then succeeded (void results and a few others, alike events apart)
+      const seen = yield* b.events.pipe(Stream.take(3 * n), Stream.runCollect, Effect.fork)
+      yield* Effect.yieldNow()
+      const inserted = yield* a.tasksInsert({
+        tasks: Array.from({ length: n }, (_, i) => ({
+          name: "batch",
+          // long runs of alike events (split across notifications), then alternating ones
+          queue: i < 600 ? "first" : i % 2 === 0 ? "even" : "odd",
+          payload: i
+        }))
+      })
+      const claimed = yield* a.tasksClaim({ workerId: "a", limit: n, leaseMs: 60_000 })
+      yield* a.tasksComplete({
+        items: claimed.map((task, i) => ({ id: task.id, workerId: "a", result: i % 100 === 0 ? { i } : undefined }))
+      })
+      const events = Chunk.toReadonlyArray(yield* Fiber.join(seen))
+      const ids = inserted.map((item) => item.task.id)
+      assert.deepStrictEqual(
+        events.slice(0, n).map((event) => [event.type, event.taskId]),
+        ids.map((id) => ["submitted", id])
+      )
+      assert.deepStrictEqual(
+        events.slice(n, 2 * n).map((event) => [event.type, event.taskId, event.attempt]),
+        claimed.map((task) => ["started", task.id, 1])
+      )
+      assert.deepStrictEqual(
+        events.slice(2 * n).map((event) => [event.type, event.taskId, event.status, event.result]),
+        claimed.map((task, i) => ["succeeded", task.id, "succeeded", i % 100 === 0 ? { i } : null])
+      )
+      for (const event of events) {
+        const task = inserted.find((item) => item.task.id === event.taskId)!.task
+        assert.strictEqual(event.queue, task.queue)
+        assert.strictEqual(event.name, "batch")
+      }
+    }))
+
+  it.scoped("events sent one by one (by versions before groups) are still read", () =>
+    Effect.gen(function*() {
+      const schema = yield* sharedSchema
+      const b = yield* storeIn(schema)
+      const seen = yield* b.events.pipe(Stream.take(2), Stream.runCollect, Effect.fork)
+      yield* Effect.yieldNow()
+      const event = { type: "submitted", name: "old", queue: "default", status: "pending", attempt: 0, at: 1_000 }
+      const payload = JSON.stringify({ o: "another", w: 1, e: [{ ...event, taskId: "a" }, { ...event, taskId: "b" }] })
+      yield* Effect.provide(
+        Effect.flatMap(PgClient.PgClient, (sql) => sql`SELECT pg_notify(${`${schema}_tasks`}, ${payload})`),
+        clientLayer
+      )
+      const events = Chunk.toReadonlyArray(yield* Fiber.join(seen))
+      assert.deepStrictEqual(events.map((event) => [event.type, event.taskId, event.at.getTime()]), [
+        ["submitted", "a", 1_000],
+        ["submitted", "b", 1_000]
+      ])
+    }))
+
   it.live("a store whose LISTEN connection was killed reconnects", () =>
     Effect.scoped(Effect.gen(function*() {
       const schema = yield* sharedSchema

@@ -1,18 +1,18 @@
 /**
- * The Postgres task store: one statement per method, claims with `FOR UPDATE SKIP LOCKED`,
- * the worker's batches of outcomes (`tasksComplete`, `tasksFail`) one `UPDATE … FROM
- * jsonb_to_recordset` each,
- * wake-ups and lifecycle events across processes through LISTEN/NOTIFY on one channel per
- * schema.
+ * The Postgres task store: one statement per method (the SQL is in `pgSql.ts`), claims with
+ * `FOR UPDATE SKIP LOCKED`, the worker's batches of outcomes (`tasksComplete`, `tasksFail`) one
+ * `UPDATE … FROM jsonb_to_recordset` each, wake-ups and lifecycle events across processes through
+ * LISTEN/NOTIFY on one channel per schema.
  *
  * Events: each process publishes the events of its own changes to its in-process PubSub as soon
  * as the statement has returned, and queues them for a background fiber that sends them to the
  * other processes with `pg_notify` (many events per notification, each payload under the
  * 8000-byte limit; a `result` or `error` too big to fit is left out, and the reader gets it from
  * the task). Events alone wait up to `EVENT_BATCH_MS` for more before they are sent (wake-ups
- * go at once): a busy worker's claims and completions share one round trip. Nothing is written per transition beyond the task row itself, and a batch of
- * claims or inserts costs one extra round trip in the background, not one per task: that is
- * why events are not kept in a table. The price: `sequence` is a per-process counter (no SSE
+ * go at once): a busy worker's claims and completions share one round trip. Nothing is
+ * written per transition beyond the task row itself, and a batch of claims or inserts costs one
+ * extra round trip in the background, not one per task: that is why events are not kept in a
+ * table. The price: `sequence` is a per-process counter (no SSE
  * `Last-Event-ID` resumption across restarts), and a process that dies between its commit and
  * the send leaves other processes without those events (the task rows are right; whoever
  * awaits a task should also re-read it, as it must after any reconnect). An events table with
@@ -28,12 +28,13 @@
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlError from "@effect/sql/SqlError"
-import type * as Statement from "@effect/sql/Statement"
 import type { TaskEvent, TaskStore } from "@spindle/tasks"
 import { TaskRecord, TaskStatus, TaskStore as TaskStoreModule } from "@spindle/tasks"
 import type { Scope } from "effect"
 import { Chunk, Clock, Deferred, Duration, Effect, Either, Fiber, Option, PubSub, Queue, Ref, Stream } from "effect"
 import { migrate, validSchemaName } from "./pgMigrations.js"
+import type { SettledRow } from "./pgSql.js"
+import { claimedRow, makeQueries, tablesOf } from "./pgSql.js"
 import {
   decodeCursor,
   encodeCursor,
@@ -70,6 +71,12 @@ interface Message {
   readonly o: string
   /** Claimable work may have arrived. */
   readonly w?: 1
+  /** Events and groups of alike events, in order. */
+  readonly g?: ReadonlyArray<WireEvent | WireGroup>
+  /**
+   * Events one by one, as versions before groups sent them (read, never sent: a process of
+   * such a version ignores `g`, which it would misread, and misses those events instead).
+   */
   readonly e?: ReadonlyArray<WireEvent>
   /** A listener readiness probe. */
   readonly probe?: 1
@@ -77,27 +84,98 @@ interface Message {
 
 type WireEvent = Omit<TaskEvent.TaskEvent, "sequence" | "at"> & { readonly at: number }
 
-type Outgoing = { readonly _tag: "work" } | { readonly _tag: "event"; readonly event: WireEvent }
+/**
+ * Consecutive events that differ only in their task (a batch of submissions, claims or
+ * completions) travel as one entry: about 30 bytes a task instead of 130. @internal
+ */
+interface WireGroup {
+  readonly type: TaskEvent.TaskEventType
+  readonly name: string
+  readonly queue: string
+  readonly status: TaskStatus.TaskStatus
+  readonly attempt: number
+  readonly at: number
+  /** Every event has `result: null` (a task that returned nothing). */
+  readonly nullResult?: 1
+  readonly ids: ReadonlyArray<string>
+}
+
+/** What the sender sends: a wake-up, or the events of one statement. */
+type Outgoing = { readonly _tag: "work" } | { readonly _tag: "events"; readonly events: ReadonlyArray<WireEvent> }
 
 const byteLength = (text: string): number => Buffer.byteLength(text, "utf8")
 
-/** Packs outgoing work signals and events into as few notification payloads as fit. */
+/** An event a group can carry: nothing but its task sets it apart. */
+const groupable = (event: WireEvent): boolean =>
+  event.progress === undefined && event.message === undefined && event.error === undefined &&
+  (event.result === undefined || event.result === null)
+
+const alike = (a: WireEvent, b: WireEvent): boolean =>
+  a.type === b.type && a.name === b.name && a.queue === b.queue && a.status === b.status &&
+  a.attempt === b.attempt && a.at === b.at && (a.result === null) === (b.result === null)
+
+/** The opening of a group's JSON, up to its first id. */
+const groupPrefix = (event: WireEvent): string => {
+  const { attempt, at, name, queue, status, type } = event
+  const group = event.result === null ? { type, name, queue, status, attempt, at, nullResult: 1 } : {
+    type,
+    name,
+    queue,
+    status,
+    attempt,
+    at
+  }
+  return `${JSON.stringify(group).slice(0, -1)},"ids":[`
+}
+
+/**
+ * Packs outgoing work signals and events into as few notification payloads as fit, groups of
+ * alike events as one entry each (split across payloads when too big for one).
+ */
 const packPayloads = (origin: string, items: ReadonlyArray<Outgoing>): Array<string> => {
   const work = items.some((item) => item._tag === "work")
   const payloads: Array<string> = []
   const head = work ? `{"o":${JSON.stringify(origin)},"w":1` : `{"o":${JSON.stringify(origin)}`
+  const empty = byteLength(head) + 10
   let current: Array<string> = []
-  let size = byteLength(head) + 10
-  const flush = () => {
-    payloads.push(current.length === 0 ? `${head}}` : `${head},"e":[${current.join(",")}]}`)
-    current = []
-    size = byteLength(head) + 10
+  let size = empty
+  // the open group: its first event, the JSON up to its ids, and its ids so far
+  let group: { readonly first: WireEvent; readonly prefix: string; ids: Array<string> } | undefined
+  const closeGroup = () => {
+    if (group !== undefined && group.ids.length > 0) current.push(`${group.prefix}${group.ids.join(",")}]}`)
+    group = undefined
   }
-  for (const item of items) {
-    if (item._tag !== "event") continue
-    let text = JSON.stringify(item.event)
+  const flush = () => {
+    closeGroup()
+    payloads.push(current.length === 0 ? `${head}}` : `${head},"g":[${current.join(",")}]}`)
+    current = []
+    size = empty
+  }
+  for (const event of items.flatMap((item) => item._tag === "events" ? item.events : [])) {
+    if (groupable(event)) {
+      const id = JSON.stringify(event.taskId)
+      const idBytes = byteLength(id) + 1
+      if (group === undefined || !alike(group.first, event)) {
+        closeGroup()
+        const prefix = groupPrefix(event)
+        const prefixBytes = byteLength(prefix) + 3
+        if (current.length > 0 && size + prefixBytes + idBytes > MAX_PAYLOAD_BYTES) flush()
+        group = { first: event, prefix, ids: [] }
+        size += prefixBytes
+      } else if (size + idBytes > MAX_PAYLOAD_BYTES) {
+        const { first, prefix } = group
+        flush()
+        group = { first, prefix, ids: [] }
+        size += byteLength(prefix) + 3
+      }
+      group.ids.push(id)
+      size += idBytes
+      continue
+    }
+    closeGroup()
+    let text = JSON.stringify(event)
     if (byteLength(text) > MAX_EVENT_BYTES) {
-      const { error: _error, message: _message, result: _result, ...rest } = item.event
+      const { error: _error, message: _message, result: _result, ...rest } = event
       text = JSON.stringify(rest)
     }
     const bytes = byteLength(text) + 1
@@ -105,8 +183,29 @@ const packPayloads = (origin: string, items: ReadonlyArray<Outgoing>): Array<str
     current.push(text)
     size += bytes
   }
+  closeGroup()
   if (current.length > 0 || work && payloads.length === 0) flush()
   return payloads
+}
+
+/** The events of a notification's entries, in order. */
+const unpackEvents = (entries: ReadonlyArray<WireEvent | WireGroup>): Array<WireEvent> => {
+  const events: Array<WireEvent> = []
+  for (const entry of entries) {
+    if (!("ids" in entry)) {
+      events.push(entry)
+      continue
+    }
+    const { attempt, at, ids, name, nullResult, queue, status, type } = entry
+    for (const taskId of ids) {
+      events.push(
+        nullResult === 1
+          ? { type, taskId, name, queue, status, attempt, at, result: null }
+          : { type, taskId, name, queue, status, attempt, at }
+      )
+    }
+  }
+  return events
 }
 
 /**
@@ -138,9 +237,7 @@ export const make = (
     yield* migrateSchema(schema)
     const sql = yield* PgClient.PgClient
 
-    const tasks = sql(`${schema}.tasks`)
-    const logsTable = sql(`${schema}.task_logs`)
-    const pausedTable = sql(`${schema}.paused_queues`)
+    const q = makeQueries(sql, tablesOf(schema))
     const channel = `${schema}_tasks`
     const codec = makeTaskRowCodec("native")
     const origin = crypto.randomUUID()
@@ -148,15 +245,17 @@ export const make = (
     const storeError = (operation: string) => (cause: SqlError.SqlError | { readonly message: string }) =>
       new TaskStoreError({ operation, message: cause.message, cause })
 
-    const query = <A extends object>(operation: string, statement: Statement.Statement<A>) =>
-      Effect.mapError(statement.withoutTransform, storeError(operation))
+    const query = <A, R>(operation: string, statement: Effect.Effect<A, SqlError.SqlError, R>) =>
+      Effect.mapError(statement, storeError(operation))
 
     const decodeAll = (operation: string, rows: ReadonlyArray<unknown>) =>
       Effect.mapError(codec.decodeAll(rows), storeError(operation))
 
     /** Runs a statement returning task rows and decodes them. */
-    const queryTasks = (operation: string, statement: Statement.Statement<object>) =>
-      Effect.flatMap(query(operation, statement), (rows) => decodeAll(operation, rows))
+    const queryTasks = <R>(
+      operation: string,
+      statement: Effect.Effect<ReadonlyArray<unknown>, SqlError.SqlError, R>
+    ) => Effect.flatMap(query(operation, statement), (rows) => decodeAll(operation, rows))
 
     // --- events and wake-ups -------------------------------------------------------------------
 
@@ -173,16 +272,33 @@ export const make = (
     /** Wakes local waiters now, and other processes through the channel. */
     const signalWork = Effect.zipRight(signalLocal, Queue.offer(outbox, { _tag: "work" }))
 
+    /** The local form of an event: numbered, its time a Date (built field by field: a spread costs more). */
+    const localEvent = (event: WireEvent): TaskEvent.TaskEvent => {
+      const { attempt, error, message, name, progress, queue, result, status, taskId, type } = event
+      const local: { -readonly [K in keyof TaskEvent.TaskEvent]: TaskEvent.TaskEvent[K] } = {
+        sequence: ++sequence,
+        type,
+        taskId,
+        name,
+        queue,
+        status,
+        attempt,
+        at: new Date(event.at)
+      }
+      if (progress !== undefined) local.progress = progress
+      if (message !== undefined) local.message = message
+      if (error !== undefined) local.error = error
+      if ("result" in event) local.result = result
+      return local
+    }
+
     const publishLocal = (events: ReadonlyArray<WireEvent>) =>
-      events.length === 0 ? Effect.void : PubSub.publishAll(
-        pubsub,
-        events.map((event): TaskEvent.TaskEvent => ({ ...event, sequence: ++sequence, at: new Date(event.at) }))
-      )
+      events.length === 0 ? Effect.void : PubSub.publishAll(pubsub, events.map(localEvent))
 
     const publish = (events: ReadonlyArray<WireEvent>) =>
       events.length === 0 ? Effect.void : Effect.zipRight(
         publishLocal(events),
-        Queue.offerAll(outbox, events.map((event): Outgoing => ({ _tag: "event", event })))
+        Queue.offer(outbox, { _tag: "events", events })
       )
 
     const event = (
@@ -203,13 +319,9 @@ export const make = (
     const send = (items: ReadonlyArray<Outgoing>) =>
       items.length === 0 ?
         Effect.void :
-        // the payloads as one JSON array: node-postgres escapes a text[] literal character by character
-        sql`SELECT pg_notify(${channel}, p) FROM json_array_elements_text(${
-          JSON.stringify(packPayloads(origin, items))
-        }::json) AS p`.withoutTransform
-          .pipe(
-            Effect.catchAllCause((cause) => Effect.logWarning("PgTaskStore: NOTIFY failed", cause))
-          )
+        q.notify(channel, JSON.stringify(packPayloads(origin, items))).pipe(
+          Effect.catchAllCause((cause) => Effect.logWarning("PgTaskStore: NOTIFY failed", cause))
+        )
 
     // The sender: everything queued since the last round trip goes out in one statement. A
     // wake-up goes at once; events alone wait `EVENT_BATCH_MS` for more (a busy worker makes a
@@ -237,9 +349,7 @@ export const make = (
         const nonce = ++probeNonce
         const heard = yield* Deferred.make<void>()
         probeHeard = heard
-        // (PgClient's `notify` binds the payload as a parameter, which NOTIFY does not accept)
-        yield* sql`SELECT pg_notify(${channel}, ${JSON.stringify({ o: origin, probe: nonce })})`.withoutTransform
-          .pipe(Effect.ignore)
+        yield* Effect.ignore(q.notifyOne(channel, JSON.stringify({ o: origin, probe: nonce })))
         return Option.isSome(yield* Deferred.await(heard).pipe(Effect.timeoutOption(timeout)))
       })
 
@@ -259,7 +369,11 @@ export const make = (
         }
         return Effect.zipRight(
           message.w === 1 ? signalLocal : Effect.void,
-          message.e !== undefined ? publishLocal(message.e) : Effect.void
+          message.g !== undefined ?
+            publishLocal(unpackEvents(message.g)) :
+            message.e !== undefined ?
+            publishLocal(message.e) :
+            Effect.void
         )
       })
 
@@ -309,29 +423,18 @@ export const make = (
           catch: (cause) => new TaskStoreError({ operation: "tasksInsert", message: String(cause), cause })
         })
         // Only the ids come back: the records are made from the columns sent (no decoding).
-        const insertedIds = yield* query(
-          "tasksInsert",
-          sql<{ readonly id: string }>`INSERT INTO ${tasks} (
-              id, name, queue, status, priority, payload, result, error, attempt, max_attempts, retry,
-              timeout_ms, soft_timeout_ms, run_at, created_at, updated_at, started_at, finished_at,
-              lease_owner, lease_expires_at, cancel_requested, progress, progress_message,
-              idempotency_key, parent_id, tags)
-            SELECT id, name, queue, status, priority, payload::jsonb, NULL, NULL, attempt, max_attempts,
-              retry::jsonb, timeout_ms, soft_timeout_ms, run_at, created_at, updated_at, NULL, NULL,
-              NULL, NULL, FALSE, 0, NULL, idempotency_key, parent_id, tags::jsonb
-            FROM jsonb_to_recordset(${JSON.stringify(columns)}::jsonb) AS r(
-              id TEXT, name TEXT, queue TEXT, status TEXT, priority SMALLINT, payload TEXT, attempt INTEGER,
-              max_attempts INTEGER, retry TEXT, timeout_ms BIGINT, soft_timeout_ms BIGINT, run_at BIGINT,
-              created_at BIGINT, updated_at BIGINT, idempotency_key TEXT, parent_id TEXT, tags TEXT)
-            ON CONFLICT (name, idempotency_key)
-              WHERE idempotency_key IS NOT NULL AND status IN ('pending', 'scheduled', 'running')
-              DO NOTHING
-            RETURNING id`
-        )
-        const createdIds = new Set(insertedIds.map((row) => row.id))
+        // Without idempotency keys every row is inserted; otherwise only the inserted ids come
+        // back. Either way the records are made from the columns sent (no decoding).
+        let createdIds: ReadonlySet<string> | undefined
+        if (columns.some((column) => column.idempotency_key !== null)) {
+          const rows = yield* query("tasksInsert", q.insertKeyed(columns))
+          createdIds = new Set(rows.map((row) => row.id))
+        } else {
+          yield* query("tasksInsert", q.insert(columns))
+        }
         const inserted: Array<TaskRecord.TaskRecord> = []
         for (const column of columns) {
-          if (!createdIds.has(column.id)) continue
+          if (createdIds !== undefined && !createdIds.has(column.id)) continue
           const record = recordFromColumns(column)
           if (Either.isLeft(record)) return yield* storeError("tasksInsert")(record.left)
           inserted.push(record.right)
@@ -347,12 +450,7 @@ export const make = (
         if (lookup.length > 0) {
           const found = yield* queryTasks(
             "tasksInsert",
-            sql`SELECT t.* FROM ${tasks} t
-              JOIN unnest(${lookup.map((c) => c.name)}::text[], ${
-              lookup.map((c) => c.idempotency_key!)
-            }::text[]) AS k(name, key)
-                ON t.name = k.name AND t.idempotency_key = k.key
-              ORDER BY (t.status IN ('pending', 'scheduled', 'running')) ASC, t.created_at ASC, t.id ASC`
+            q.byIdempotencyKeys(lookup.map((c) => c.name), lookup.map((c) => c.idempotency_key!))
           )
           // later rows win: unfinished ones, then the newest
           for (const task of found) existing.set(keyOf(task.name, task.idempotencyKey!), task)
@@ -386,31 +484,12 @@ export const make = (
       Effect.gen(function*() {
         if (limit <= 0) return []
         const now = yield* Clock.currentTimeMillis
-        // The paused queues are read once (an InitPlan), so the claim walks the partial index in
-        // claim order and stops after `limit` rows (an anti-join would sort every claimable row).
-        // The COALESCE hides the filter from the row estimator: `queue <> ALL (<unknown array>)`
-        // is estimated from the queues' distinct count (close to no rows with one queue), and
-        // the planner then prefers a bitmap scan and a sort of every claimable row (EXPLAIN
-        // ANALYZE with 20,000 pending and 200,000 finished rows: 9-80 ms instead of 0.1 ms).
-        const claimed = yield* queryTasks(
+        const rows = yield* query(
           "tasksClaim",
-          sql`WITH next AS (
-              SELECT c.id, c.priority, c.run_at FROM ${tasks} c
-              WHERE c.status IN ('pending', 'scheduled') AND c.run_at <= ${now}
-                AND COALESCE(c.queue <> ALL (ARRAY(SELECT queue FROM ${pausedTable})), TRUE)
-                ${queues === undefined ? sql`` : sql`AND c.queue = ANY(${queues}::text[])`}
-                ${names === undefined ? sql`` : sql`AND c.name = ANY(${names}::text[])`}
-              ORDER BY c.priority, c.run_at, c.id
-              LIMIT ${Math.floor(limit)}
-              FOR UPDATE SKIP LOCKED
-            )
-            UPDATE ${tasks} t SET
-              status = 'running', attempt = t.attempt + 1, started_at = ${now}, finished_at = NULL,
-              lease_owner = ${workerId}, lease_expires_at = ${now + leaseMs}, cancel_requested = FALSE,
-              updated_at = ${now}
-            FROM next WHERE t.id = next.id
-            RETURNING t.*`
+          q.claim({ workerId, now, leaseMs, limit: Math.floor(limit), queues, names })
         )
+        const claim = { workerId, now, leaseExpiresAt: now + leaseMs }
+        const claimed = yield* decodeAll("tasksClaim", rows.map((row) => claimedRow(row, claim)))
         const ordered = [...claimed].sort(TaskStoreModule.compareClaimOrder)
         yield* publish(ordered.map((task) => event("started", task)))
         return ordered
@@ -420,13 +499,7 @@ export const make = (
       Effect.gen(function*() {
         if (ids.length === 0) return { renewed: [], lost: [], cancelRequested: [] }
         const now = yield* Clock.currentTimeMillis
-        const rows = yield* query(
-          "tasksHeartbeat",
-          sql<{ readonly id: string; readonly cancel_requested: boolean }>`UPDATE ${tasks}
-            SET lease_expires_at = ${now + leaseMs}
-            WHERE id = ANY(${ids}::text[]) AND status = 'running' AND lease_owner = ${workerId}
-            RETURNING id, cancel_requested`
-        )
+        const rows = yield* query("tasksHeartbeat", q.heartbeat({ workerId, ids, leaseExpiresAt: now + leaseMs }))
         const held = new Set(rows.map((row) => row.id))
         const cancelled = new Set(rows.filter((row) => row.cancel_requested).map((row) => row.id))
         return {
@@ -443,17 +516,10 @@ export const make = (
       workerId: string,
       to: TaskStatus.TaskStatus,
       now: number,
-      set: Statement.Fragment
+      set: ReturnType<typeof q.setResult>
     ) =>
       Effect.flatMap(
-        queryTasks(
-          operation,
-          sql`UPDATE ${tasks} SET
-              status = ${to}, lease_owner = NULL, lease_expires_at = NULL, cancel_requested = FALSE,
-              updated_at = ${now}, finished_at = ${TaskStatus.isFinished(to) ? now : null}, ${set}
-            WHERE id = ${id} AND status = 'running' AND lease_owner = ${workerId}
-            RETURNING *`
-        ),
+        queryTasks(operation, q.leaveRunning({ id, workerId, to, finished: TaskStatus.isFinished(to), now, set })),
         (rows) => rows.length === 0 ? Effect.fail(new LeaseLost({ taskId: id, workerId })) : Effect.succeed(rows[0]!)
       )
 
@@ -466,7 +532,7 @@ export const make = (
           workerId,
           "succeeded",
           now,
-          sql`result = ${encodeJson(result)}::jsonb`
+          q.setResult(encodeJson(result))
         )
         yield* publish([event("succeeded", task, { result: task.result })])
         return task
@@ -482,22 +548,12 @@ export const make = (
           workerId,
           to,
           now,
-          outcome._tag === "retry"
-            ? sql`error = ${JSON.stringify(error)}::jsonb, run_at = ${outcome.runAt.getTime()}`
-            : sql`error = ${JSON.stringify(error)}::jsonb`
+          q.setError(JSON.stringify(error), outcome._tag === "retry" ? outcome.runAt.getTime() : undefined)
         )
         yield* publish([event(TaskStoreModule.failEventType(outcome), task, { error })])
         if (outcome._tag === "retry") yield* signalWork
         return task
       })
-
-    /** A row changed by a batch settle. */
-    interface SettledRow {
-      readonly id: string
-      readonly name: string
-      readonly queue: string
-      readonly attempt: number
-    }
 
     /**
      * Settles a batch in one statement (see `settleBatch`): `run` gets the JSON of the first item
@@ -507,7 +563,7 @@ export const make = (
       operation: string,
       items: ReadonlyArray<I>,
       encode: (item: I) => object,
-      run: (json: string, now: number) => Statement.Statement<SettledRow>,
+      run: (json: string, now: number) => Effect.Effect<ReadonlyArray<SettledRow>, SqlError.SqlError>,
       eventOf: (item: I, row: SettledRow, now: number) => WireEvent
     ): Effect.Effect<ReadonlyArray<TaskStore.TaskStore.BatchOutcome>, StoreError> =>
       Effect.gen(function*() {
@@ -533,13 +589,7 @@ export const make = (
           results.set(item.id, result)
           return { i: item.id, w: item.workerId, r: result }
         },
-        (json, now) =>
-          sql<SettledRow>`UPDATE ${tasks} t SET
-              status = 'succeeded', result = x.r::jsonb, finished_at = ${now}, updated_at = ${now},
-              lease_owner = NULL, lease_expires_at = NULL, cancel_requested = FALSE
-            FROM jsonb_to_recordset(${json}::jsonb) AS x(i TEXT, w TEXT, r TEXT)
-            WHERE t.id = x.i AND t.status = 'running' AND t.lease_owner = x.w
-            RETURNING t.id, t.name, t.queue, t.attempt`,
+        (items, now) => q.completeMany({ items, now }),
         (item, row, now) => ({
           type: "succeeded",
           taskId: row.id,
@@ -570,14 +620,7 @@ export const make = (
               t: outcome._tag === "retry" ? outcome.runAt.getTime() : null
             }
           },
-          (json, now) =>
-            sql<SettledRow>`UPDATE ${tasks} t SET
-                status = x.s, error = x.e::jsonb, run_at = COALESCE(x.t, t.run_at),
-                finished_at = CASE WHEN x.s = 'scheduled' THEN NULL ELSE ${now}::bigint END, updated_at = ${now},
-                lease_owner = NULL, lease_expires_at = NULL, cancel_requested = FALSE
-              FROM jsonb_to_recordset(${json}::jsonb) AS x(i TEXT, w TEXT, s TEXT, e TEXT, t BIGINT)
-              WHERE t.id = x.i AND t.status = 'running' AND t.lease_owner = x.w
-              RETURNING t.id, t.name, t.queue, t.attempt`,
+          (items, now) => q.failMany({ items, now }),
           ({ id, outcome }, row, now) => ({
             type: TaskStoreModule.failEventType(outcome),
             taskId: row.id,
@@ -601,16 +644,7 @@ export const make = (
         if (ids.length === 0) return 0
         const now = yield* Clock.currentTimeMillis
         // A task whose cancellation was requested is cancelled rather than run again.
-        const released = yield* queryTasks(
-          "tasksRelease",
-          sql`UPDATE ${tasks} SET
-              status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'pending' END,
-              attempt = CASE WHEN cancel_requested THEN attempt ELSE GREATEST(0, attempt - 1) END,
-              finished_at = CASE WHEN cancel_requested THEN ${now}::bigint ELSE NULL END,
-              lease_owner = NULL, lease_expires_at = NULL, cancel_requested = FALSE, updated_at = ${now}
-            WHERE id = ANY(${ids}::text[]) AND status = 'running' AND lease_owner = ${workerId}
-            RETURNING *`
-        )
+        const released = yield* queryTasks("tasksRelease", q.release({ workerId, ids, now }))
         yield* publish(released.map((task) => event(task.status === "cancelled" ? "cancelled" : "released", task)))
         if (released.some((task) => task.status === "pending")) yield* signalWork
         return released.length
@@ -620,27 +654,7 @@ export const make = (
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         const limit = params.limit === undefined ? null : Math.max(0, Math.floor(params.limit))
-        const rescued = yield* queryTasks(
-          "tasksRescue",
-          sql`WITH expired AS (
-              SELECT id FROM ${tasks}
-              WHERE status = 'running' AND lease_expires_at < ${now}
-              ORDER BY lease_expires_at, id
-              LIMIT ${limit}
-              FOR UPDATE SKIP LOCKED
-            )
-            UPDATE ${tasks} t SET
-              status = CASE WHEN t.cancel_requested THEN 'cancelled'
-                WHEN t.attempt >= t.max_attempts THEN 'dead' ELSE 'pending' END,
-              finished_at = CASE WHEN t.cancel_requested OR t.attempt >= t.max_attempts THEN ${now}::bigint ELSE NULL END,
-              error = jsonb_build_object(
-                'tag', 'LeaseExpired',
-                'message', 'the lease of worker ' || t.lease_owner || ' expired',
-                'cause', ''),
-              lease_owner = NULL, lease_expires_at = NULL, cancel_requested = FALSE, updated_at = ${now}
-            FROM expired WHERE t.id = expired.id
-            RETURNING t.*`
-        )
+        const rescued = yield* queryTasks("tasksRescue", q.rescue({ now, limit }))
         const ordered = [...rescued].sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
         yield* publish(ordered.map((task) =>
           event(
@@ -656,23 +670,14 @@ export const make = (
     /** The record of `id`, for the follow-up of an update that matched no row. */
     const current = (operation: string, id: string) =>
       Effect.flatMap(
-        queryTasks(operation, sql`SELECT * FROM ${tasks} WHERE id = ${id}`),
+        queryTasks(operation, q.get(id)),
         (rows) => rows.length === 0 ? Effect.fail(new TaskNotFound({ taskId: id })) : Effect.succeed(rows[0]!)
       )
 
     const taskCancel: Service["taskCancel"] = ({ id }) =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
-        const rows = yield* queryTasks(
-          "taskCancel",
-          sql`UPDATE ${tasks} SET
-              status = CASE WHEN status = 'running' THEN 'running' ELSE 'cancelled' END,
-              cancel_requested = (status = 'running'),
-              finished_at = CASE WHEN status = 'running' THEN finished_at ELSE ${now}::bigint END,
-              updated_at = ${now}
-            WHERE id = ${id} AND (status IN ('pending', 'scheduled') OR (status = 'running' AND NOT cancel_requested))
-            RETURNING *`
-        )
+        const rows = yield* queryTasks("taskCancel", q.cancel({ id, now }))
         const task = rows[0]
         if (task !== undefined) {
           yield* publish([event(task.status === "running" ? "cancel-requested" : "cancelled", task)])
@@ -690,13 +695,7 @@ export const make = (
         const to: TaskStatus.TaskStatus = at > now ? "scheduled" : "pending"
         const rows = yield* queryTasks(
           "taskRetry",
-          sql`UPDATE ${tasks} SET
-              status = ${to}, run_at = ${at},
-              max_attempts = GREATEST(max_attempts, attempt + ${extraAttempts ?? 1}),
-              result = NULL, finished_at = NULL, lease_owner = NULL, lease_expires_at = NULL,
-              cancel_requested = FALSE, updated_at = ${now}
-            WHERE id = ${id} AND status = ANY(${TaskStatus.retryable}::text[])
-            RETURNING *`
+          q.retry({ id, status: to, runAt: at, extraAttempts: extraAttempts ?? 1, from: TaskStatus.retryable, now })
         )
         const task = rows[0]
         if (task !== undefined) {
@@ -711,12 +710,7 @@ export const make = (
     const taskProgress: Service["taskProgress"] = ({ id, message, progress, workerId }) =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
-        const rows = yield* queryTasks(
-          "taskProgress",
-          sql`UPDATE ${tasks} SET progress = ${progress}, progress_message = ${message ?? null}, updated_at = ${now}
-            WHERE id = ${id} AND status = 'running' AND lease_owner = ${workerId}
-            RETURNING *`
-        )
+        const rows = yield* queryTasks("taskProgress", q.progress({ id, workerId, progress, message, now }))
         const task = rows[0]
         if (task === undefined) return yield* new LeaseLost({ taskId: id, workerId })
         yield* publish([event("progress", task, message === undefined ? { progress } : { progress, message })])
@@ -725,84 +719,39 @@ export const make = (
     const taskLogAppend: Service["taskLogAppend"] = ({ lines }) =>
       lines.length === 0 ? Effect.void : Effect.asVoid(query(
         "taskLogAppend",
-        sql`INSERT INTO ${logsTable} (task_id, attempt, at, level, message)
-          SELECT "taskId", attempt, at, level, message
-          FROM jsonb_to_recordset(${
-          JSON.stringify(lines.map((line) => ({ ...line, at: line.at.getTime() })))
-        }::jsonb) AS r("taskId" TEXT, attempt INTEGER, at BIGINT, level TEXT, message TEXT)`
+        q.logAppend(JSON.stringify(lines.map((line) => ({ ...line, at: line.at.getTime() }))))
       ))
 
     const taskLogs: Service["taskLogs"] = ({ id }) =>
       Effect.map(
-        query(
-          "taskLogs",
-          sql<
-            { task_id: string; attempt: number; at: string; level: TaskRecord.TaskLogLine["level"]; message: string }
-          >`SELECT task_id, attempt, at, level, message FROM ${logsTable} WHERE task_id = ${id} ORDER BY seq`
-        ),
+        query("taskLogs", q.logs(id)),
         (rows) =>
           rows.map((row): TaskRecord.TaskLogLine => ({
             taskId: row.task_id,
             attempt: row.attempt,
             at: new Date(Number(row.at)),
-            level: row.level,
+            level: row.level as TaskRecord.TaskLogLine["level"],
             message: row.message
           }))
       )
 
     const taskGet: Service["taskGet"] = ({ id }) =>
-      Effect.map(queryTasks("taskGet", sql`SELECT * FROM ${tasks} WHERE id = ${id}`), (rows) =>
-        Option.fromNullable(rows[0]))
-
-    const sortExpression = {
-      createdAt: sql`created_at`,
-      runAt: sql`run_at`,
-      updatedAt: sql`updated_at`,
-      // by importance: `asc` is `low` first (as the memory store)
-      priority: sql`(3 - priority)`
-    } as const
+      Effect.map(queryTasks("taskGet", q.get(id)), (rows) => Option.fromNullable(rows[0]))
 
     const tasksList: Service["tasksList"] = (params) =>
       Effect.gen(function*() {
         const key = params.sortBy ?? "createdAt"
-        const asc = params.order === "asc"
         const limit = Math.min(1000, Math.max(1, Math.floor(params.limit ?? 50)))
-        const filter = params.filter
-        const clauses: Array<Statement.Fragment> = []
-        if (filter?.status !== undefined) {
-          clauses.push(sql`status = ANY(${filter.status}::text[])`)
-        }
-        if (filter?.name !== undefined) {
-          clauses.push(sql`name = ANY(${filter.name}::text[])`)
-        }
-        if (filter?.queue !== undefined) {
-          clauses.push(sql`queue = ANY(${filter.queue}::text[])`)
-        }
-        if (filter?.tag !== undefined) {
-          const tags = typeof filter.tag === "string" ? [filter.tag] : filter.tag
-          clauses.push(sql`tags @> ${JSON.stringify(tags)}::jsonb`)
-        }
-        if (filter?.parentId !== undefined) {
-          clauses.push(sql`parent_id = ${filter.parentId}`)
-        }
-        const expression = sortExpression[key]
+        let after: readonly [number, string] | undefined
         if (params.cursor !== undefined) {
-          const after = decodeCursor(params.cursor)
+          after = decodeCursor(params.cursor)
           if (after === undefined) {
             return yield* new TaskStoreError({ operation: "tasksList", message: "invalid cursor" })
           }
-          clauses.push(
-            asc
-              ? sql`(${expression}, id) > (${after[0]}::bigint, ${after[1]}::text)`
-              : sql`(${expression}, id) < (${after[0]}::bigint, ${after[1]}::text)`
-          )
         }
-        const direction = asc ? sql`ASC` : sql`DESC`
         const items = yield* queryTasks(
           "tasksList",
-          sql`SELECT * FROM ${tasks} WHERE ${sql.and(clauses)}
-            ORDER BY ${expression} ${direction}, id ${direction}
-            LIMIT ${limit + 1}`
+          q.list({ filter: params.filter, sortBy: key, order: params.order ?? "desc", limit: limit + 1, after })
         )
         const page = items.slice(0, limit)
         const last = page[page.length - 1]
@@ -822,25 +771,17 @@ export const make = (
         const windowStart = currentMinute - (minutes - 1) * MINUTE
         const currentHour = Math.floor(now / HOUR) * HOUR
         const hoursStart = currentHour - 23 * HOUR
-        const counts = yield* query(
-          "tasksStats",
-          sql<{ name: string; queue: string; status: TaskStatus.TaskStatus; count: string }>`
-            SELECT name, queue, status, count(*) AS count FROM ${tasks} GROUP BY name, queue, status`
-        )
-        const paused = yield* query("tasksStats", sql<{ queue: string }>`SELECT queue FROM ${pausedTable}`)
-        const finished = yield* query(
-          "tasksStats",
-          sql<{ status: TaskStatus.TaskStatus; started_at: string | null; finished_at: string }>`
-            SELECT status, started_at, finished_at FROM ${tasks}
-            WHERE finished_at >= ${Math.min(windowStart, hoursStart)}
-              AND status IN ('succeeded', 'failed', 'dead', 'timed-out')`
-        )
+        const { counts, durations, hours, paused, perMinute } = yield* Effect.all({
+          counts: query("tasksStats", q.counts),
+          paused: query("tasksStats", q.pausedQueues),
+          perMinute: query("tasksStats", q.finishedBuckets({ since: windowStart, bucketMs: MINUTE, buckets: minutes })),
+          hours: query("tasksStats", q.finishedBuckets({ since: hoursStart, bucketMs: HOUR, buckets: 24 })),
+          durations: query("tasksStats", q.durations(windowStart))
+        }, { concurrency: "unbounded" })
         const byStatus = TaskStatus.emptyCounts()
         const byName = new Map<string, { [S in TaskStatus.TaskStatus]: number }>()
         const byQueue = new Map<string, { [S in TaskStatus.TaskStatus]: number }>()
-        const pausedSet = new Set(paused.map((row) =>
-          row.queue
-        ))
+        const pausedSet = new Set(paused.map((row) => row.queue))
         for (const queue of pausedSet) byQueue.set(queue, TaskStatus.emptyCounts())
         let total = 0
         for (const row of counts) {
@@ -864,30 +805,21 @@ export const make = (
           succeeded: 0,
           failed: 0
         }))
-        const durations: Array<number> = []
         let succeeded = 0
         let failed = 0
-        for (const row of finished) {
-          const ok = row.status === "succeeded"
-          const at = Number(row.finished_at)
-          if (at >= windowStart) {
-            const bucket = throughput[Math.min(minutes - 1, Math.floor((at - windowStart) / MINUTE))]!
-            if (ok) {
-              bucket.succeeded++
-              succeeded++
-            } else {
-              bucket.failed++
-              failed++
-            }
-            if (row.started_at !== null) durations.push(at - Number(row.started_at))
-          }
-          if (at >= hoursStart) {
-            const bucket = hourly[Math.min(23, Math.floor((at - hoursStart) / HOUR))]!
-            if (ok) bucket.succeeded++
-            else bucket.failed++
-          }
+        for (const row of perMinute) {
+          const bucket = throughput[Number(row.bucket)]!
+          bucket.succeeded = Number(row.succeeded)
+          bucket.failed = Number(row.failed)
+          succeeded += bucket.succeeded
+          failed += bucket.failed
         }
-        durations.sort((a, b) => a - b)
+        for (const row of hours) {
+          const bucket = hourly[Number(row.bucket)]!
+          bucket.succeeded = Number(row.succeeded)
+          bucket.failed = Number(row.failed)
+        }
+        const timed = Number(durations[0]?.n ?? 0)
         const byKey = <A>(entries: Iterable<[string, A]>) => [...entries].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)
         const stats: TaskStore.TaskStore.Stats = {
           total,
@@ -896,8 +828,8 @@ export const make = (
           byQueue: byKey(byQueue.entries()).map(([queue, counts]) => ({ queue, paused: pausedSet.has(queue), counts })),
           throughput,
           successRate: succeeded + failed === 0 ? 1 : succeeded / (succeeded + failed),
-          meanDurationMs: durations.length === 0 ? 0 : durations.reduce((sum, d) => sum + d, 0) / durations.length,
-          p95DurationMs: durations.length === 0 ? 0 : durations[Math.max(0, Math.ceil(0.95 * durations.length) - 1)]!,
+          meanDurationMs: timed === 0 ? 0 : Number(durations[0]!.total) / timed,
+          p95DurationMs: timed === 0 ? 0 : Number(durations[0]!.p95),
           hourly
         }
         return stats
@@ -907,43 +839,26 @@ export const make = (
       Effect.map(
         query(
           "tasksDelete",
-          sql<{ count: string }>`WITH deleted AS (
-              DELETE FROM ${tasks}
-              WHERE finished_at < ${finishedBefore.getTime()}
-                AND status = ANY(${
+          q.deleteFinished(
+            finishedBefore.getTime(),
             (statuses ?? finishedStatuses).filter((status) => TaskStatus.isFinished(status))
-          }::text[])
-              RETURNING id
-            ), logs AS (
-              DELETE FROM ${logsTable} WHERE task_id IN (SELECT id FROM deleted)
-            )
-            SELECT count(*) AS count FROM deleted`
+          )
         ),
         (rows) => Number(rows[0]?.count ?? 0)
       )
 
     const queuePause: Service["queuePause"] = ({ queue }) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.asVoid(query(
-          "queuePause",
-          sql`INSERT INTO ${pausedTable} (queue, paused_at) VALUES (${queue}, ${now}) ON CONFLICT (queue) DO NOTHING`
-        )))
+      Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.asVoid(query("queuePause", q.pause(queue, now))))
 
     const queueResume: Service["queueResume"] = ({ queue }) =>
       Effect.flatMap(
-        query("queueResume", sql`DELETE FROM ${pausedTable} WHERE queue = ${queue} RETURNING queue`),
+        query("queueResume", q.resume(queue)),
         (rows) => rows.length > 0 ? signalWork : Effect.void
       )
 
     const queuesList: Service["queuesList"] = () =>
       Effect.map(
-        query(
-          "queuesList",
-          sql<{ queue: string; paused: boolean }>`
-            SELECT q.queue, EXISTS (SELECT 1 FROM ${pausedTable} p WHERE p.queue = q.queue) AS paused
-            FROM (SELECT DISTINCT queue FROM ${tasks} UNION SELECT queue FROM ${pausedTable}) q
-            ORDER BY q.queue COLLATE "C"`
-        ),
+        query("queuesList", q.queues),
         (rows) => rows.map((row) => ({ queue: row.queue, paused: row.paused }))
       )
 
@@ -952,9 +867,7 @@ export const make = (
         const signal = yield* Ref.get(wakeUp)
         const now = yield* Clock.currentTimeMillis
         // Wake up when the next scheduled task falls due, if that comes before the timeout.
-        const next = yield* sql<{ next: string | null }>`
-          SELECT min(run_at) AS next FROM ${tasks}
-          WHERE status IN ('pending', 'scheduled') AND run_at > ${now}`.withoutTransform.pipe(
+        const next = yield* q.nextDue(now).pipe(
           Effect.map((rows) => rows[0]?.next ?? null),
           Effect.orElseSucceed(() => null)
         )
