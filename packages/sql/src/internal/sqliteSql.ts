@@ -9,7 +9,7 @@ import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import type { Fragment } from "@effect/sql/Statement"
 import type { TaskStatus, TaskStore } from "@spindle/tasks"
-import type { Effect } from "effect"
+import { Effect } from "effect"
 import type { SqliteTables } from "./sqliteMigrations.js"
 import type { NewTaskColumns } from "./taskRow.js"
 import { sortColumn, taskColumnCount } from "./taskRow.js"
@@ -21,6 +21,67 @@ export const insertChunk = Math.floor(30000 / taskColumnCount)
 export const idChunk = 10000
 
 type Rows = Effect.Effect<ReadonlyArray<Record<string, unknown>>, SqlError>
+
+/** The columns a claim returns, in this order (see `claimedRow`). */
+const claimColumns = [
+  "id",
+  "name",
+  "queue",
+  "priority",
+  "payload",
+  "result",
+  "error",
+  "attempt",
+  "max_attempts",
+  "retry",
+  "timeout_ms",
+  "soft_timeout_ms",
+  "run_at",
+  "created_at",
+  "progress",
+  "progress_message",
+  "idempotency_key",
+  "parent_id",
+  "tags"
+] as const
+
+/**
+ * A claimed row from the values of `claimColumns` and what the claim set (the same row as
+ * `RETURNING *` gives).
+ */
+const claimedRow = (
+  values: ReadonlyArray<unknown>,
+  workerId: string,
+  now: number,
+  leaseExpiresAt: number
+): Record<string, unknown> => ({
+  id: values[0],
+  name: values[1],
+  queue: values[2],
+  status: "running",
+  priority: values[3],
+  payload: values[4],
+  result: values[5],
+  error: values[6],
+  attempt: values[7],
+  max_attempts: values[8],
+  retry: values[9],
+  timeout_ms: values[10],
+  soft_timeout_ms: values[11],
+  run_at: values[12],
+  created_at: values[13],
+  updated_at: now,
+  started_at: now,
+  finished_at: null,
+  lease_owner: workerId,
+  lease_expires_at: leaseExpiresAt,
+  cancel_requested: 0,
+  progress: values[14],
+  progress_message: values[15],
+  idempotency_key: values[16],
+  parent_id: values[17],
+  tags: values[18]
+})
 
 /** What a batch settle returns per row changed. @internal */
 export interface SettledRow {
@@ -36,6 +97,7 @@ export const makeQueries = (client: SqlClient.SqlClient, tables: SqliteTables) =
   const tasks = sql(tables.tasks)
   const logs = sql(tables.logs)
   const paused = sql(tables.paused)
+  const claimReturning = sql.literal(claimColumns.join(", "))
   const unfinished = sql.literal("status NOT IN ('succeeded', 'failed', 'dead', 'cancelled', 'timed-out')")
 
   const filterClauses = (filter: TaskStore.TaskStore.Filter | undefined): Array<Fragment> => {
@@ -65,6 +127,11 @@ export const makeQueries = (client: SqlClient.SqlClient, tables: SqliteTables) =
         sql.or(pairs.map(([name, key]) => sql`(name = ${name} AND idempotency_key = ${key})`))
       }`,
 
+    /**
+     * Claims up to `limit` due tasks of unpaused queues, best first. The claim returns, as raw
+     * values (no row objects built by the driver: about half the cost of a claim), only the
+     * columns it does not set itself; the rows are completed here from what the UPDATE set.
+     */
     claim: (params: {
       readonly workerId: string
       readonly now: number
@@ -80,15 +147,19 @@ export const makeQueries = (client: SqlClient.SqlClient, tables: SqliteTables) =
       ]
       if (params.queues !== undefined) clauses.push(sql.in("queue", params.queues))
       if (params.names !== undefined) clauses.push(sql.in("name", params.names))
+      const leaseExpiresAt = params.now + params.leaseMs
+      // by rowid: the claim index holds it, so no lookup through the id index per row
       return sql`UPDATE ${tasks}
         SET status = 'running', attempt = attempt + 1, started_at = ${params.now}, updated_at = ${params.now},
           finished_at = NULL, cancel_requested = 0,
-          lease_owner = ${params.workerId}, lease_expires_at = ${params.now + params.leaseMs}
-        WHERE id IN (
-          SELECT id FROM ${tasks} WHERE ${sql.and(clauses)}
+          lease_owner = ${params.workerId}, lease_expires_at = ${leaseExpiresAt}
+        WHERE rowid IN (
+          SELECT rowid FROM ${tasks} WHERE ${sql.and(clauses)}
           ORDER BY priority, run_at, id LIMIT ${params.limit}
         )
-        RETURNING *`
+        RETURNING ${claimReturning}`.values.pipe(
+        Effect.map((rows) => rows.map((values) => claimedRow(values, params.workerId, params.now, leaseExpiresAt)))
+      )
     },
 
     heartbeat: (params: {
