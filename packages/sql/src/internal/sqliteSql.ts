@@ -333,11 +333,9 @@ export const makeQueries = (client: SqlClient.SqlClient, tables: SqliteTables) =
         ORDER BY ${column} ${direction}, id ${direction} LIMIT ${params.limit}`
     },
 
-    countsByStatus: sql<{ status: string; n: number }>`SELECT status, count(*) AS n FROM ${tasks} GROUP BY status`,
-    countsByName: sql<{ name: string; status: string; n: number }>`
-      SELECT name, status, count(*) AS n FROM ${tasks} GROUP BY name, status`,
-    countsByQueue: sql<{ queue: string; status: string; n: number }>`
-      SELECT queue, status, count(*) AS n FROM ${tasks} GROUP BY queue, status`,
+    /** Task counts per (name, queue, status): one scan for the three breakdowns of the statistics. */
+    counts: sql<{ name: string; queue: string; status: string; n: number }>`
+      SELECT name, queue, status, count(*) AS n FROM ${tasks} GROUP BY name, queue, status`,
     pausedQueues: sql<{ queue: string }>`SELECT queue FROM ${paused}`,
     queues: sql<{ queue: string }>`SELECT DISTINCT queue FROM ${tasks} UNION SELECT queue FROM ${paused}`,
 

@@ -609,49 +609,53 @@ export const make = (
             const currentHour = Math.floor(now / HOUR) * HOUR
             const hoursStart = currentHour - 23 * HOUR
             const byStatus = TaskStatus.emptyCounts()
-            let total = 0
-            for (const row of yield* q.countsByStatus) {
-              const n = Number(row.n)
-              byStatus[row.status as TaskStatus.TaskStatus] = n
-              total += n
-            }
             const byName = new Map<string, Counts>()
-            for (const row of yield* q.countsByName) {
-              let counts = byName.get(row.name)
-              if (counts === undefined) byName.set(row.name, counts = TaskStatus.emptyCounts())
-              counts[row.status as TaskStatus.TaskStatus] = Number(row.n)
-            }
             const paused = new Set((yield* q.pausedQueues).map((row) => row.queue))
             const byQueue = new Map<string, Counts>()
             for (const queue of paused) byQueue.set(queue, TaskStatus.emptyCounts())
-            for (const row of yield* q.countsByQueue) {
-              let counts = byQueue.get(row.queue)
-              if (counts === undefined) byQueue.set(row.queue, counts = TaskStatus.emptyCounts())
-              counts[row.status as TaskStatus.TaskStatus] = Number(row.n)
+            let total = 0
+            for (const row of yield* q.counts) {
+              const n = Number(row.n)
+              const status = row.status as TaskStatus.TaskStatus
+              byStatus[status] += n
+              total += n
+              let named = byName.get(row.name)
+              if (named === undefined) byName.set(row.name, named = TaskStatus.emptyCounts())
+              named[status] += n
+              let queued = byQueue.get(row.queue)
+              if (queued === undefined) byQueue.set(row.queue, queued = TaskStatus.emptyCounts())
+              queued[status] += n
             }
             const throughput = Array.from({ length: minutes }, (_, i) => ({
               minute: new Date(windowStart + i * MINUTE),
               succeeded: 0,
               failed: 0
             }))
-            let succeeded = 0
-            let failed = 0
-            for (const row of yield* q.finishedBuckets(windowStart, MINUTE)) {
-              const bucket = throughput[Math.min(minutes - 1, Math.floor((Number(row.bucket) - windowStart) / MINUTE))]!
-              bucket.succeeded += Number(row.succeeded)
-              bucket.failed += Number(row.failed)
-              succeeded += Number(row.succeeded)
-              failed += Number(row.failed)
-            }
             const hourly = Array.from({ length: 24 }, (_, i) => ({
               hour: new Date(hoursStart + i * HOUR),
               succeeded: 0,
               failed: 0
             }))
-            for (const row of yield* q.finishedBuckets(hoursStart, HOUR)) {
-              const bucket = hourly[Math.min(23, Math.floor((Number(row.bucket) - hoursStart) / HOUR))]!
-              bucket.succeeded += Number(row.succeeded)
-              bucket.failed += Number(row.failed)
+            let succeeded = 0
+            let failed = 0
+            // One pass of minute buckets over both windows (both start on a minute): the hours
+            // add their minutes up.
+            for (const row of yield* q.finishedBuckets(Math.min(windowStart, hoursStart), MINUTE)) {
+              const at = Number(row.bucket)
+              const rowSucceeded = Number(row.succeeded)
+              const rowFailed = Number(row.failed)
+              if (at >= windowStart) {
+                const bucket = throughput[Math.min(minutes - 1, Math.floor((at - windowStart) / MINUTE))]!
+                bucket.succeeded += rowSucceeded
+                bucket.failed += rowFailed
+                succeeded += rowSucceeded
+                failed += rowFailed
+              }
+              if (at >= hoursStart) {
+                const bucket = hourly[Math.min(23, Math.floor((at - hoursStart) / HOUR))]!
+                bucket.succeeded += rowSucceeded
+                bucket.failed += rowFailed
+              }
             }
             const [summary] = yield* q.durationSummary(windowStart)
             const n = Number(summary?.n ?? 0)
