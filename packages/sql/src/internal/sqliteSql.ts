@@ -12,10 +12,48 @@ import type { TaskStatus, TaskStore } from "@spindle/tasks"
 import { Effect } from "effect"
 import type { SqliteTables } from "./sqliteMigrations.js"
 import type { NewTaskColumns } from "./taskRow.js"
-import { sortColumn, taskColumnCount } from "./taskRow.js"
+import { sortColumn, taskColumns } from "./taskRow.js"
+
+/**
+ * The columns an INSERT binds per row, in `taskColumns` order; the others are the same for every
+ * new task and written as literals (`insertValues`).
+ */
+const insertBound = [
+  "id",
+  "name",
+  "queue",
+  "status",
+  "priority",
+  "payload",
+  "max_attempts",
+  "retry",
+  "timeout_ms",
+  "soft_timeout_ms",
+  "run_at",
+  "created_at",
+  "updated_at",
+  "idempotency_key",
+  "parent_id",
+  "tags"
+] as const satisfies ReadonlyArray<keyof NewTaskColumns>
+
+/** The VALUES tuple of one new row: `?` for a bound column, the literal of the others. */
+const insertValues = `(${
+  taskColumns.map((column) => {
+    if ((insertBound as ReadonlyArray<string>).includes(column)) return "?"
+    switch (column) {
+      case "attempt":
+      case "cancel_requested":
+      case "progress":
+        return "0"
+      default:
+        return "NULL"
+    }
+  }).join(", ")
+})`
 
 /** Rows per multi-row INSERT, under SQLite's bound-variable limit (32766). @internal */
-export const insertChunk = Math.floor(30000 / taskColumnCount)
+export const insertChunk = Math.floor(30000 / insertBound.length)
 
 /** Ids per `IN (...)` list. @internal */
 export const idChunk = 10000
@@ -98,6 +136,24 @@ export const makeQueries = (client: SqlClient.SqlClient, tables: SqliteTables) =
   const logs = sql(tables.logs)
   const paused = sql(tables.paused)
   const claimReturning = sql.literal(claimColumns.join(", "))
+
+  // The text of a multi-row INSERT per row count (a few sizes repeat: chunks, single submits).
+  const insertStatements = new Map<string, string>()
+  const insertStatement = (count: number, returning: boolean): string => {
+    const key = `${count}${returning ? "r" : ""}`
+    let text = insertStatements.get(key)
+    if (text === undefined) {
+      if (insertStatements.size >= 64) insertStatements.clear()
+      text = `INSERT INTO "${tables.tasks}" (${taskColumns.join(", ")}) VALUES ${
+        Array.from({ length: count }, () => insertValues).join(", ")
+      } ON CONFLICT (name, idempotency_key) WHERE idempotency_key IS NOT NULL
+        AND status NOT IN ('succeeded', 'failed', 'dead', 'cancelled', 'timed-out') DO NOTHING${
+        returning ? " RETURNING id" : ""
+      }`
+      insertStatements.set(key, text)
+    }
+    return text
+  }
   const unfinished = sql.literal("status NOT IN ('succeeded', 'failed', 'dead', 'cancelled', 'timed-out')")
 
   const filterClauses = (filter: TaskStore.TaskStore.Filter | undefined): Array<Fragment> => {
@@ -113,13 +169,19 @@ export const makeQueries = (client: SqlClient.SqlClient, tables: SqliteTables) =
   }
 
   return {
-    /** Inserts rows; rows whose (name, idempotency key) clash with an unfinished task are skipped. */
-    insert: (rows: ReadonlyArray<NewTaskColumns>): Effect.Effect<ReadonlyArray<{ readonly id: string }>, SqlError> =>
-      sql<{ readonly id: string }>`INSERT INTO ${tasks} ${
-        sql.insert(rows as unknown as ReadonlyArray<Record<string, unknown>>)
-      }
-        ON CONFLICT (name, idempotency_key) WHERE idempotency_key IS NOT NULL AND ${unfinished} DO NOTHING
-        RETURNING id`,
+    /**
+     * Inserts rows; rows whose (name, idempotency key) clash with an unfinished task are skipped.
+     * With `returning`, gives the ids of the rows inserted; without, nothing (for rows without
+     * idempotency keys, which are all inserted or fail the statement).
+     */
+    insert: (
+      rows: ReadonlyArray<NewTaskColumns>,
+      returning: boolean
+    ): Effect.Effect<ReadonlyArray<{ readonly id: string }>, SqlError> => {
+      const params: Array<unknown> = []
+      for (const row of rows) for (const column of insertBound) params.push(row[column])
+      return sql.unsafe<{ readonly id: string }>(insertStatement(rows.length, returning), params)
+    },
 
     /** Unfinished tasks holding one of these (name, key) pairs. */
     byIdempotencyKeys: (pairs: ReadonlyArray<readonly [name: string, key: string]>): Rows =>

@@ -221,14 +221,18 @@ export const make = (
           } catch (error) {
             return yield* failPlain(storeError("tasksInsert")(error))
           }
-          // The inserted rows are known: only their ids come back (no decoding on the bulk path).
+          // The inserted rows are known: only their ids come back (no decoding on the bulk path),
+          // and without idempotency keys not even those (every row is inserted, or the insert
+          // fails).
+          const keyed = rows.some((row) => row.idempotency_key !== null)
           const insertedIds = new Set<string>()
           for (const chunk of chunks(rows, insertChunk)) {
-            for (const { id } of yield* q.insert(chunk)) insertedIds.add(id)
+            const returned = yield* q.insert(chunk, keyed)
+            if (keyed) { for (const { id } of returned) insertedIds.add(id) }
           }
           const inserted = new Map<string, TaskRecord.TaskRecord>()
           for (const row of rows) {
-            if (insertedIds.has(row.id)) {
+            if (!keyed || insertedIds.has(row.id)) {
               const record = recordFromColumns(row)
               if (Either.isLeft(record)) return yield* failPlain(storeError("tasksInsert")(record.left))
               inserted.set(row.id, record.right)
