@@ -21,7 +21,8 @@ import { SqlError } from "@effect/sql/SqlError"
 import type { TaskEvent, TaskRecord } from "@spindle/tasks"
 import { TaskStatus, TaskStore } from "@spindle/tasks"
 import type { ParseResult } from "effect"
-import { Cause, Clock, Deferred, Duration, Effect, Either, Exit, Option, PubSub, Scope, Stream } from "effect"
+import type { Fiber } from "effect"
+import { Cause, Clock, Duration, Effect, Either, FiberId, Option, PubSub, Scope, Stream } from "effect"
 import type { SqliteTables } from "./sqliteMigrations.js"
 import { migrate, prefixPattern, tablesOf } from "./sqliteMigrations.js"
 import type { SettledRow } from "./sqliteSql.js"
@@ -123,13 +124,19 @@ export const make = (
 
     const pubsub = yield* Effect.acquireRelease(PubSub.unbounded<TaskEvent.TaskEvent>(), PubSub.shutdown)
     const lock = yield* Effect.makeSemaphore(1)
-    const fiberId = yield* Effect.fiberId
     let sequence = 0
-    let wakeUp = Deferred.unsafeMake<void>(fiberId)
+    /**
+     * The callbacks of the `awaitWork` calls waiting, and a count of the signals so far (a wait
+     * that read it before its queries sees a signal sent meanwhile).
+     */
+    const waiters = new Set<() => void>()
+    let signals = 0
     const signal = () => {
-      const current = wakeUp
-      wakeUp = Deferred.unsafeMake<void>(fiberId)
-      Deferred.unsafeDone(current, Exit.void)
+      signals++
+      if (waiters.size === 0) return
+      const current = Array.from(waiters)
+      waiters.clear()
+      for (const wake of current) wake()
     }
 
     const event = (
@@ -724,25 +731,71 @@ export const make = (
 
     const dataVersion = Effect.map(q.dataVersion, (rows) => Number(rows[0]?.data_version ?? 0))
 
-    /** Completes when another connection commits to the file (polled every `pollMs`). */
-    const foreignCommit = Effect.gen(function*() {
-      const start = yield* dataVersion
-      while (true) {
-        yield* Effect.sleep(pollMs)
-        if ((yield* dataVersion) !== start) return
-      }
-    })
+    /**
+     * Commits of other connections to the file: while an `awaitWork` waits, one fiber reads
+     * `PRAGMA data_version` every `pollMs` and signals when it moved; it ends at a poll that finds
+     * no wait. A wait itself is a callback (no fiber forked and interrupted per wait: that was a
+     * third of the idle enqueue-to-start latency).
+     */
+    const scope = yield* Effect.scope
+    let polling = false
+    let seenVersion: number | undefined
+    const pollForeign: Effect.Effect<void> = Effect.zipRight(
+      Effect.sleep(pollMs),
+      Effect.suspend(() => {
+        if (waiters.size === 0) {
+          polling = false
+          seenVersion = undefined
+          return Effect.void
+        }
+        return Effect.zipRight(
+          Effect.match(dataVersion, {
+            onFailure: () => undefined,
+            onSuccess: (version) => {
+              const changed = seenVersion !== undefined && version !== seenVersion
+              seenVersion = version
+              if (changed) signal()
+            }
+          }),
+          pollForeign
+        )
+      })
+    )
 
     const awaitWork: Service["awaitWork"] = ({ timeoutMs }) =>
       Effect.gen(function*() {
-        const wait = wakeUp
-        const now = yield* Clock.currentTimeMillis
+        const seen = signals
+        const clock = yield* Effect.clock
+        const now = clock.unsafeCurrentTimeMillis()
         const [next] = yield* q.nextDue(now)
+        // the version commits of other connections are told apart from
+        if (seenVersion === undefined) seenVersion = yield* dataVersion
         const due = next?.due === null || next?.due === undefined ? Infinity : Number(next.due) - now
         const timeout = Math.max(0, Math.min(timeoutMs, due))
-        yield* Effect.raceFirst(Deferred.await(wait), Effect.catchAll(foreignCommit, () => Effect.never)).pipe(
-          Effect.timeoutOption(timeout)
-        )
+        if (signals !== seen || timeout === 0) return
+        if (!polling) {
+          polling = true
+          yield* Effect.forkIn(pollForeign, scope)
+        }
+        yield* Effect.async<void>((resume) => {
+          let timer: Fiber.RuntimeFiber<void> | undefined
+          let woken = false
+          const wake = () => {
+            if (woken) return
+            woken = true
+            waiters.delete(wake)
+            timer?.unsafeInterruptAsFork(FiberId.none)
+            resume(Effect.void)
+          }
+          waiters.add(wake)
+          if (Number.isFinite(timeout)) {
+            timer = Effect.runFork(Effect.andThen(clock.sleep(Duration.millis(timeout)), wake))
+          }
+          return Effect.sync(() => {
+            waiters.delete(wake)
+            timer?.unsafeInterruptAsFork(FiberId.none)
+          })
+        })
       }).pipe(Effect.ignore)
 
     const service: Service = {
