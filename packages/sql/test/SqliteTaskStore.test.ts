@@ -223,6 +223,32 @@ describe("SqliteTaskStore (SQLite specifics)", () => {
       assert.strictEqual(Option.getOrThrow(task).payload, "kept")
     }))
 
+  it.scoped("a batch of one worker and one result settles through its own statement, item by item", () =>
+    Effect.gen(function*() {
+      const { store } = yield* withClient()
+      const [a, b, c, d] = yield* store.tasksInsert({
+        tasks: ["a", "b", "c", "d"].map((name) => ({ name, payload: null }))
+      })
+      const claimed = yield* store.tasksClaim({ workerId: "w1", limit: 2, leaseMs: 60_000 })
+      assert.deepStrictEqual(claimed.map((task) => task.id), [a!.task.id, b!.task.id])
+      yield* store.tasksClaim({ workerId: "w2", limit: 1, leaseMs: 60_000 })
+      const outcomes = yield* store.tasksComplete({
+        items: [
+          { id: b!.task.id, workerId: "w1", result: null },
+          { id: c!.task.id, workerId: "w1", result: null }, // held by w2
+          { id: d!.task.id, workerId: "w1", result: null }, // pending
+          { id: b!.task.id, workerId: "w1", result: null }, // repeated
+          { id: a!.task.id, workerId: "w1", result: undefined }
+        ]
+      })
+      assert.deepStrictEqual(outcomes, ["settled", "lease-lost", "lease-lost", "lease-lost", "settled"])
+      const status = (id: string) => Effect.map(store.taskGet({ id }), (task) => Option.getOrThrow(task).status)
+      assert.deepStrictEqual(
+        [yield* status(a!.task.id), yield* status(b!.task.id), yield* status(c!.task.id), yield* status(d!.task.id)],
+        ["succeeded", "succeeded", "running", "pending"]
+      )
+    }))
+
   it.scoped("awaitWork wakes up when another connection commits to the file", () =>
     Effect.gen(function*() {
       const { filename, store } = yield* withClient({ pollInterval: "100 millis" })

@@ -374,7 +374,7 @@ export const make = (
     const settleMany = <I extends { readonly id: string; readonly workerId: string }>(
       operation: string,
       items: ReadonlyArray<I>,
-      encode: (item: I) => object,
+      encode: (item: I) => unknown,
       run: (json: string, now: number) => Effect.Effect<ReadonlyArray<SettledRow>, SqlError>,
       onSettled: (
         item: I,
@@ -411,16 +411,24 @@ export const make = (
     })
 
     const tasksComplete: Service["tasksComplete"] = ({ items }) => {
+      // the result of the first item of each id; a batch of one worker and one result (tasks
+      // returning nothing, say) takes the cheaper statement
       const results = new Map<string, string>()
+      let same = true
+      for (const item of items) {
+        if (results.has(item.id)) continue
+        const result = encodeJson(item.result)
+        results.set(item.id, result)
+        same &&= item.workerId === items[0]!.workerId && result === results.get(items[0]!.id)
+      }
       return settleMany(
         "tasksComplete",
         items,
-        (item) => {
-          const result = encodeJson(item.result)
-          results.set(item.id, result)
-          return { i: item.id, w: item.workerId, r: result }
-        },
-        (json, now) => q.completeMany({ items: json, now }),
+        same ? (item) => item.id : (item) => ({ i: item.id, w: item.workerId, r: results.get(item.id)! }),
+        same
+          ? (json, now) =>
+            q.completeSame({ ids: json, workerId: items[0]!.workerId, result: results.get(items[0]!.id)!, now })
+          : (json, now) => q.completeMany({ items: json, now }),
         (item, row, now, effects) => {
           const result = JSON.parse(results.get(item.id)!) as unknown
           effects.events.push(settledEvent("succeeded", row, "succeeded", now, { result }))
