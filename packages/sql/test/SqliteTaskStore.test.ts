@@ -1,4 +1,5 @@
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
 import * as SqliteTaskStore from "@spindle/sql/SqliteTaskStore"
@@ -8,6 +9,8 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { taskStoreSuite } from "../../tasks/test/TaskStoreSuite.js"
+import { migrations, tablesOf } from "../src/internal/sqliteMigrations.js"
+import { immediateTransaction } from "../src/internal/sqliteStore.js"
 
 /** A fresh directory for one layer build, removed when the layer's scope closes. */
 const tempDir = Effect.acquireRelease(
@@ -49,17 +52,46 @@ describe("SqliteTaskStore (SQLite specifics)", () => {
     Effect.gen(function*() {
       const { clientContext, sql } = yield* withClient()
       const versions = yield* sql<{ migration_id: number }>`SELECT migration_id FROM spindle_migrations`
-      assert.deepStrictEqual(versions.map((row) => row.migration_id), [1])
+      assert.deepStrictEqual(versions.map((row) => row.migration_id), [1, 2])
       // A second store on the same file finds the migrations done.
       yield* SqliteTaskStore.make().pipe(Effect.provide(clientContext))
       const again = yield* sql<{ migration_id: number }>`SELECT migration_id FROM spindle_migrations`
-      assert.deepStrictEqual(again.map((row) => row.migration_id), [1])
+      assert.deepStrictEqual(again.map((row) => row.migration_id), [1, 2])
       assert.deepStrictEqual(yield* tableList(sql), [
         "spindle_migrations",
         "spindle_paused_queues",
         "spindle_task_logs",
         "spindle_tasks"
       ])
+    }))
+
+  it.scoped("upgrades a file made at version 1, keeping its tasks", () =>
+    Effect.gen(function*() {
+      yield* TestClock.adjust(Duration.millis(T0))
+      const dir = yield* tempDir
+      const clientContext = yield* Layer.build(SqliteClient.layer({ filename: path.join(dir, "tasks.db") }))
+      const sql = Context.get(clientContext, SqlClient.SqlClient)
+      const tables = tablesOf("spindle_")
+      const { "0001_create_tasks": first } = migrations(tables)
+      yield* immediateTransaction(sql)(
+        Migrator.make({})({ loader: Migrator.fromRecord({ "0001_create_tasks": first! }), table: tables.migrations })
+      ).pipe(Effect.provide(clientContext))
+      yield* sql`INSERT INTO spindle_tasks (id, name, queue, status, priority, payload, attempt, max_attempts,
+        run_at, created_at, updated_at, started_at, finished_at)
+        VALUES ('old', 't', 'default', 'succeeded', 2, '1', 1, 1, ${T0}, ${T0}, ${T0}, ${T0}, ${T0})`
+      const store = yield* SqliteTaskStore.make().pipe(Effect.provide(clientContext))
+      const versions = yield* sql<{ migration_id: number }>`SELECT migration_id FROM spindle_migrations`
+      assert.deepStrictEqual(versions.map((row) => row.migration_id), [1, 2])
+      assert.strictEqual((yield* store.tasksStats({})).byStatus.succeeded, 1)
+      const plan = yield* sql.unsafe<{ detail: string }>(
+        `EXPLAIN QUERY PLAN SELECT count(*), avg(finished_at - started_at) FROM spindle_tasks
+         WHERE finished_at IS NOT NULL AND finished_at >= 0 AND started_at IS NOT NULL
+         AND status IN ('succeeded', 'failed', 'dead', 'timed-out')`
+      )
+      assert.isTrue(
+        plan.some((row) => row.detail.includes("COVERING INDEX spindle_tasks_finished_status")),
+        JSON.stringify(plan)
+      )
     }))
 
   it.scoped("names tables with the prefix, and two prefixes share one file", () =>
@@ -221,6 +253,32 @@ describe("SqliteTaskStore (SQLite specifics)", () => {
       )
       assert.isTrue(Option.isSome(task))
       assert.strictEqual(Option.getOrThrow(task).payload, "kept")
+    }))
+
+  it.scoped("a batch of one worker and one result settles through its own statement, item by item", () =>
+    Effect.gen(function*() {
+      const { store } = yield* withClient()
+      const [a, b, c, d] = yield* store.tasksInsert({
+        tasks: ["a", "b", "c", "d"].map((name) => ({ name, payload: null }))
+      })
+      const claimed = yield* store.tasksClaim({ workerId: "w1", limit: 2, leaseMs: 60_000 })
+      assert.deepStrictEqual(claimed.map((task) => task.id), [a!.task.id, b!.task.id])
+      yield* store.tasksClaim({ workerId: "w2", limit: 1, leaseMs: 60_000 })
+      const outcomes = yield* store.tasksComplete({
+        items: [
+          { id: b!.task.id, workerId: "w1", result: null },
+          { id: c!.task.id, workerId: "w1", result: null }, // held by w2
+          { id: d!.task.id, workerId: "w1", result: null }, // pending
+          { id: b!.task.id, workerId: "w1", result: null }, // repeated
+          { id: a!.task.id, workerId: "w1", result: undefined }
+        ]
+      })
+      assert.deepStrictEqual(outcomes, ["settled", "lease-lost", "lease-lost", "lease-lost", "settled"])
+      const status = (id: string) => Effect.map(store.taskGet({ id }), (task) => Option.getOrThrow(task).status)
+      assert.deepStrictEqual(
+        [yield* status(a!.task.id), yield* status(b!.task.id), yield* status(c!.task.id), yield* status(d!.task.id)],
+        ["succeeded", "succeeded", "running", "pending"]
+      )
     }))
 
   it.scoped("awaitWork wakes up when another connection commits to the file", () =>

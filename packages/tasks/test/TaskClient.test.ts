@@ -288,6 +288,27 @@ describe("TaskClient.submitMany", () => {
       assert.strictEqual(inserts, 0)
     }).pipe(counting))
 
+  it.effect("a batch of payloads whose Schema is asynchronous is encoded too", () =>
+    Effect.gen(function*() {
+      const c = yield* client
+      const later = (n: number) =>
+        Effect.async<number>((resume) => {
+          const timer = setTimeout(() => resume(Effect.succeed(n)), 0)
+          return Effect.sync(() => clearTimeout(timer))
+        })
+      const Async = Task.make("async", {
+        payload: Schema.Struct({
+          n: Schema.transformOrFail(Schema.Number, Schema.Number, { strict: true, decode: later, encode: later })
+        }),
+        success: Schema.Void,
+        failure: Schema.Never
+      })
+      const handles = yield* c.submitMany(Async, [{ n: 1 }, { n: 2 }])
+      assert.deepStrictEqual(handles.map((h) => h.record.payload), [{ n: 1 }, { n: 2 }])
+      const unknown = yield* c.submitManyUnknown(Async, [{ n: 3 }])
+      assert.deepStrictEqual(unknown.map((h) => h.record.payload), [{ n: 3 }])
+    }).pipe(provideClient))
+
   it.effect("deduplicates by task.unique within and across calls", () =>
     Effect.gen(function*() {
       const c = yield* client

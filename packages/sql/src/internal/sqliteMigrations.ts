@@ -31,7 +31,7 @@ export const tablesOf = (prefix: string): SqliteTables => ({
 })
 
 /** The latest migration id: the schema version a migrated store is at. @internal */
-export const latestVersion = 1
+export const latestVersion = 2
 
 /** @internal */
 export const migrations = (
@@ -96,6 +96,15 @@ export const migrations = (
       queue TEXT PRIMARY KEY NOT NULL,
       paused_at INTEGER NOT NULL
     )`
+  }),
+  // The statistics windows and the retention clean-up read status and started_at from the
+  // finished index instead of looking each row up (about half the time of their scans).
+  "0002_finished_covering": Effect.gen(function*() {
+    const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+    const index = (name: string) => sql(`${tables.tasks}_${name}`)
+    yield* sql`CREATE INDEX ${index("finished_status")} ON ${sql(tables.tasks)} (finished_at, status, started_at)
+      WHERE finished_at IS NOT NULL`
+    yield* sql`DROP INDEX ${index("finished")}`
   })
 })
 

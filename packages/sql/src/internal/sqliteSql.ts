@@ -9,18 +9,117 @@ import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import type { Fragment } from "@effect/sql/Statement"
 import type { TaskStatus, TaskStore } from "@spindle/tasks"
-import type { Effect } from "effect"
+import { Effect } from "effect"
 import type { SqliteTables } from "./sqliteMigrations.js"
 import type { NewTaskColumns } from "./taskRow.js"
-import { sortColumn, taskColumnCount } from "./taskRow.js"
+import { sortColumn, taskColumns } from "./taskRow.js"
+
+/**
+ * The columns an INSERT binds per row, in `taskColumns` order; the others are the same for every
+ * new task and written as literals (`insertValues`).
+ */
+const insertBound = [
+  "id",
+  "name",
+  "queue",
+  "status",
+  "priority",
+  "payload",
+  "max_attempts",
+  "retry",
+  "timeout_ms",
+  "soft_timeout_ms",
+  "run_at",
+  "created_at",
+  "updated_at",
+  "idempotency_key",
+  "parent_id",
+  "tags"
+] as const satisfies ReadonlyArray<keyof NewTaskColumns>
+
+/** The VALUES tuple of one new row: `?` for a bound column, the literal of the others. */
+const insertValues = `(${
+  taskColumns.map((column) => {
+    if ((insertBound as ReadonlyArray<string>).includes(column)) return "?"
+    switch (column) {
+      case "attempt":
+      case "cancel_requested":
+      case "progress":
+        return "0"
+      default:
+        return "NULL"
+    }
+  }).join(", ")
+})`
 
 /** Rows per multi-row INSERT, under SQLite's bound-variable limit (32766). @internal */
-export const insertChunk = Math.floor(30000 / taskColumnCount)
+export const insertChunk = Math.floor(30000 / insertBound.length)
 
 /** Ids per `IN (...)` list. @internal */
 export const idChunk = 10000
 
 type Rows = Effect.Effect<ReadonlyArray<Record<string, unknown>>, SqlError>
+
+/** The columns a claim returns, in this order (see `claimedRow`). */
+const claimColumns = [
+  "id",
+  "name",
+  "queue",
+  "priority",
+  "payload",
+  "result",
+  "error",
+  "attempt",
+  "max_attempts",
+  "retry",
+  "timeout_ms",
+  "soft_timeout_ms",
+  "run_at",
+  "created_at",
+  "progress",
+  "progress_message",
+  "idempotency_key",
+  "parent_id",
+  "tags"
+] as const
+
+/**
+ * A claimed row from the values of `claimColumns` and what the claim set (the same row as
+ * `RETURNING *` gives).
+ */
+const claimedRow = (
+  values: ReadonlyArray<unknown>,
+  workerId: string,
+  now: number,
+  leaseExpiresAt: number
+): Record<string, unknown> => ({
+  id: values[0],
+  name: values[1],
+  queue: values[2],
+  status: "running",
+  priority: values[3],
+  payload: values[4],
+  result: values[5],
+  error: values[6],
+  attempt: values[7],
+  max_attempts: values[8],
+  retry: values[9],
+  timeout_ms: values[10],
+  soft_timeout_ms: values[11],
+  run_at: values[12],
+  created_at: values[13],
+  updated_at: now,
+  started_at: now,
+  finished_at: null,
+  lease_owner: workerId,
+  lease_expires_at: leaseExpiresAt,
+  cancel_requested: 0,
+  progress: values[14],
+  progress_message: values[15],
+  idempotency_key: values[16],
+  parent_id: values[17],
+  tags: values[18]
+})
 
 /** What a batch settle returns per row changed. @internal */
 export interface SettledRow {
@@ -30,12 +129,40 @@ export interface SettledRow {
   readonly attempt: number | bigint
 }
 
+/** The rows of `RETURNING id, name, queue, attempt` read as values. */
+const settledRows = (rows: ReadonlyArray<ReadonlyArray<unknown>>): ReadonlyArray<SettledRow> =>
+  rows.map((values): SettledRow => ({
+    id: values[0] as string,
+    name: values[1] as string,
+    queue: values[2] as string,
+    attempt: values[3] as number
+  }))
+
 /** @internal */
 export const makeQueries = (client: SqlClient.SqlClient, tables: SqliteTables) => {
   const sql = client.withoutTransforms()
   const tasks = sql(tables.tasks)
   const logs = sql(tables.logs)
   const paused = sql(tables.paused)
+  const claimReturning = sql.literal(claimColumns.join(", "))
+
+  // The text of a multi-row INSERT per row count (a few sizes repeat: chunks, single submits).
+  const insertStatements = new Map<string, string>()
+  const insertStatement = (count: number, returning: boolean): string => {
+    const key = `${count}${returning ? "r" : ""}`
+    let text = insertStatements.get(key)
+    if (text === undefined) {
+      if (insertStatements.size >= 64) insertStatements.clear()
+      text = `INSERT INTO "${tables.tasks}" (${taskColumns.join(", ")}) VALUES ${
+        Array.from({ length: count }, () => insertValues).join(", ")
+      } ON CONFLICT (name, idempotency_key) WHERE idempotency_key IS NOT NULL
+        AND status NOT IN ('succeeded', 'failed', 'dead', 'cancelled', 'timed-out') DO NOTHING${
+        returning ? " RETURNING id" : ""
+      }`
+      insertStatements.set(key, text)
+    }
+    return text
+  }
   const unfinished = sql.literal("status NOT IN ('succeeded', 'failed', 'dead', 'cancelled', 'timed-out')")
 
   const filterClauses = (filter: TaskStore.TaskStore.Filter | undefined): Array<Fragment> => {
@@ -51,13 +178,19 @@ export const makeQueries = (client: SqlClient.SqlClient, tables: SqliteTables) =
   }
 
   return {
-    /** Inserts rows; rows whose (name, idempotency key) clash with an unfinished task are skipped. */
-    insert: (rows: ReadonlyArray<NewTaskColumns>): Effect.Effect<ReadonlyArray<{ readonly id: string }>, SqlError> =>
-      sql<{ readonly id: string }>`INSERT INTO ${tasks} ${
-        sql.insert(rows as unknown as ReadonlyArray<Record<string, unknown>>)
-      }
-        ON CONFLICT (name, idempotency_key) WHERE idempotency_key IS NOT NULL AND ${unfinished} DO NOTHING
-        RETURNING id`,
+    /**
+     * Inserts rows; rows whose (name, idempotency key) clash with an unfinished task are skipped.
+     * With `returning`, gives the ids of the rows inserted; without, nothing (for rows without
+     * idempotency keys, which are all inserted or fail the statement).
+     */
+    insert: (
+      rows: ReadonlyArray<NewTaskColumns>,
+      returning: boolean
+    ): Effect.Effect<ReadonlyArray<{ readonly id: string }>, SqlError> => {
+      const params: Array<unknown> = []
+      for (const row of rows) for (const column of insertBound) params.push(row[column])
+      return sql.unsafe<{ readonly id: string }>(insertStatement(rows.length, returning), params)
+    },
 
     /** Unfinished tasks holding one of these (name, key) pairs. */
     byIdempotencyKeys: (pairs: ReadonlyArray<readonly [name: string, key: string]>): Rows =>
@@ -65,6 +198,11 @@ export const makeQueries = (client: SqlClient.SqlClient, tables: SqliteTables) =
         sql.or(pairs.map(([name, key]) => sql`(name = ${name} AND idempotency_key = ${key})`))
       }`,
 
+    /**
+     * Claims up to `limit` due tasks of unpaused queues, best first. The claim returns, as raw
+     * values (no row objects built by the driver: about half the cost of a claim), only the
+     * columns it does not set itself; the rows are completed here from what the UPDATE set.
+     */
     claim: (params: {
       readonly workerId: string
       readonly now: number
@@ -80,15 +218,19 @@ export const makeQueries = (client: SqlClient.SqlClient, tables: SqliteTables) =
       ]
       if (params.queues !== undefined) clauses.push(sql.in("queue", params.queues))
       if (params.names !== undefined) clauses.push(sql.in("name", params.names))
+      const leaseExpiresAt = params.now + params.leaseMs
+      // by rowid: the claim index holds it, so no lookup through the id index per row
       return sql`UPDATE ${tasks}
         SET status = 'running', attempt = attempt + 1, started_at = ${params.now}, updated_at = ${params.now},
           finished_at = NULL, cancel_requested = 0,
-          lease_owner = ${params.workerId}, lease_expires_at = ${params.now + params.leaseMs}
-        WHERE id IN (
-          SELECT id FROM ${tasks} WHERE ${sql.and(clauses)}
+          lease_owner = ${params.workerId}, lease_expires_at = ${leaseExpiresAt}
+        WHERE rowid IN (
+          SELECT rowid FROM ${tasks} WHERE ${sql.and(clauses)}
           ORDER BY priority, run_at, id LIMIT ${params.limit}
         )
-        RETURNING *`
+        RETURNING ${claimReturning}`.values.pipe(
+        Effect.map((rows) => rows.map((values) => claimedRow(values, params.workerId, params.now, leaseExpiresAt)))
+      )
     },
 
     heartbeat: (params: {
@@ -134,22 +276,45 @@ export const makeQueries = (client: SqlClient.SqlClient, tables: SqliteTables) =
      * Completes many running tasks held by their items' workers, in one statement. `items` is a
      * JSON array of `{ i: id, w: workerId, r: result as JSON text }`.
      */
-    completeMany: (params: { readonly items: string; readonly now: number }) =>
-      sql<SettledRow>`UPDATE ${tasks}
+    completeMany: (params: { readonly items: string; readonly now: number }): Effect.Effect<
+      ReadonlyArray<SettledRow>,
+      SqlError
+    > =>
+      sql`UPDATE ${tasks}
         SET status = 'succeeded', result = r.r_result, finished_at = ${params.now},
           updated_at = ${params.now}, lease_owner = NULL, lease_expires_at = NULL, cancel_requested = 0
         FROM (SELECT value ->> 'i' AS r_id, value ->> 'w' AS r_worker, value ->> 'r' AS r_result
           FROM json_each(${params.items})) AS r
         WHERE id = r.r_id AND status = 'running' AND lease_owner = r.r_worker
-        RETURNING id, name, queue, attempt`,
+        RETURNING id, name, queue, attempt`.values.pipe(Effect.map(settledRows)),
+
+    /**
+     * `completeMany` for items of one worker and one result (a batch of tasks returning nothing,
+     * say): `ids` is a JSON array of ids. A quarter cheaper than reading each item's fields.
+     */
+    completeSame: (params: {
+      readonly ids: string
+      readonly workerId: string
+      readonly result: string
+      readonly now: number
+    }): Effect.Effect<ReadonlyArray<SettledRow>, SqlError> =>
+      sql`UPDATE ${tasks}
+        SET status = 'succeeded', result = ${params.result}, finished_at = ${params.now},
+          updated_at = ${params.now}, lease_owner = NULL, lease_expires_at = NULL, cancel_requested = 0
+        WHERE id IN (SELECT value FROM json_each(${params.ids}))
+          AND status = 'running' AND lease_owner = ${params.workerId}
+        RETURNING id, name, queue, attempt`.values.pipe(Effect.map(settledRows)),
 
     /**
      * Ends many running attempts held by their items' workers, in one statement. `items` is a
      * JSON array of `{ i: id, w: workerId, s: status, e: error as JSON text, t: runAt | null }`;
      * `scheduled` (a retry) keeps `finished_at` null.
      */
-    failMany: (params: { readonly items: string; readonly now: number }) =>
-      sql<SettledRow>`UPDATE ${tasks}
+    failMany: (params: { readonly items: string; readonly now: number }): Effect.Effect<
+      ReadonlyArray<SettledRow>,
+      SqlError
+    > =>
+      sql`UPDATE ${tasks}
         SET status = r.r_status, error = r.r_error, run_at = coalesce(r.r_run_at, run_at),
           finished_at = CASE WHEN r.r_status = 'scheduled' THEN NULL ELSE ${params.now} END,
           updated_at = ${params.now}, lease_owner = NULL, lease_expires_at = NULL, cancel_requested = 0
@@ -157,7 +322,7 @@ export const makeQueries = (client: SqlClient.SqlClient, tables: SqliteTables) =
             value ->> 'e' AS r_error, value ->> 't' AS r_run_at
           FROM json_each(${params.items})) AS r
         WHERE id = r.r_id AND status = 'running' AND lease_owner = r.r_worker
-        RETURNING id, name, queue, attempt`,
+        RETURNING id, name, queue, attempt`.values.pipe(Effect.map(settledRows)),
 
     release: (params: { readonly workerId: string; readonly ids: ReadonlyArray<string>; readonly now: number }): Rows =>
       sql`UPDATE ${tasks}
@@ -262,11 +427,9 @@ export const makeQueries = (client: SqlClient.SqlClient, tables: SqliteTables) =
         ORDER BY ${column} ${direction}, id ${direction} LIMIT ${params.limit}`
     },
 
-    countsByStatus: sql<{ status: string; n: number }>`SELECT status, count(*) AS n FROM ${tasks} GROUP BY status`,
-    countsByName: sql<{ name: string; status: string; n: number }>`
-      SELECT name, status, count(*) AS n FROM ${tasks} GROUP BY name, status`,
-    countsByQueue: sql<{ queue: string; status: string; n: number }>`
-      SELECT queue, status, count(*) AS n FROM ${tasks} GROUP BY queue, status`,
+    /** Task counts per (name, queue, status): one scan for the three breakdowns of the statistics. */
+    counts: sql<{ name: string; queue: string; status: string; n: number }>`
+      SELECT name, queue, status, count(*) AS n FROM ${tasks} GROUP BY name, queue, status`,
     pausedQueues: sql<{ queue: string }>`SELECT queue FROM ${paused}`,
     queues: sql<{ queue: string }>`SELECT DISTINCT queue FROM ${tasks} UNION SELECT queue FROM ${paused}`,
 

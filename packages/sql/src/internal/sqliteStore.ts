@@ -21,7 +21,8 @@ import { SqlError } from "@effect/sql/SqlError"
 import type { TaskEvent, TaskRecord } from "@spindle/tasks"
 import { TaskStatus, TaskStore } from "@spindle/tasks"
 import type { ParseResult } from "effect"
-import { Cause, Clock, Deferred, Duration, Effect, Either, Exit, Option, PubSub, Scope, Stream } from "effect"
+import type { Fiber } from "effect"
+import { Cause, Clock, Duration, Effect, Either, FiberId, Option, PubSub, Scope, Stream } from "effect"
 import type { SqliteTables } from "./sqliteMigrations.js"
 import { migrate, prefixPattern, tablesOf } from "./sqliteMigrations.js"
 import type { SettledRow } from "./sqliteSql.js"
@@ -123,13 +124,19 @@ export const make = (
 
     const pubsub = yield* Effect.acquireRelease(PubSub.unbounded<TaskEvent.TaskEvent>(), PubSub.shutdown)
     const lock = yield* Effect.makeSemaphore(1)
-    const fiberId = yield* Effect.fiberId
     let sequence = 0
-    let wakeUp = Deferred.unsafeMake<void>(fiberId)
+    /**
+     * The callbacks of the `awaitWork` calls waiting, and a count of the signals so far (a wait
+     * that read it before its queries sees a signal sent meanwhile).
+     */
+    const waiters = new Set<() => void>()
+    let signals = 0
     const signal = () => {
-      const current = wakeUp
-      wakeUp = Deferred.unsafeMake<void>(fiberId)
-      Deferred.unsafeDone(current, Exit.void)
+      signals++
+      if (waiters.size === 0) return
+      const current = Array.from(waiters)
+      waiters.clear()
+      for (const wake of current) wake()
     }
 
     const event = (
@@ -221,14 +228,18 @@ export const make = (
           } catch (error) {
             return yield* failPlain(storeError("tasksInsert")(error))
           }
-          // The inserted rows are known: only their ids come back (no decoding on the bulk path).
+          // The inserted rows are known: only their ids come back (no decoding on the bulk path),
+          // and without idempotency keys not even those (every row is inserted, or the insert
+          // fails).
+          const keyed = rows.some((row) => row.idempotency_key !== null)
           const insertedIds = new Set<string>()
           for (const chunk of chunks(rows, insertChunk)) {
-            for (const { id } of yield* q.insert(chunk)) insertedIds.add(id)
+            const returned = yield* q.insert(chunk, keyed)
+            if (keyed) { for (const { id } of returned) insertedIds.add(id) }
           }
           const inserted = new Map<string, TaskRecord.TaskRecord>()
           for (const row of rows) {
-            if (insertedIds.has(row.id)) {
+            if (!keyed || insertedIds.has(row.id)) {
               const record = recordFromColumns(row)
               if (Either.isLeft(record)) return yield* failPlain(storeError("tasksInsert")(record.left))
               inserted.set(row.id, record.right)
@@ -363,7 +374,7 @@ export const make = (
     const settleMany = <I extends { readonly id: string; readonly workerId: string }>(
       operation: string,
       items: ReadonlyArray<I>,
-      encode: (item: I) => object,
+      encode: (item: I) => unknown,
       run: (json: string, now: number) => Effect.Effect<ReadonlyArray<SettledRow>, SqlError>,
       onSettled: (
         item: I,
@@ -400,16 +411,24 @@ export const make = (
     })
 
     const tasksComplete: Service["tasksComplete"] = ({ items }) => {
+      // the result of the first item of each id; a batch of one worker and one result (tasks
+      // returning nothing, say) takes the cheaper statement
       const results = new Map<string, string>()
+      let same = true
+      for (const item of items) {
+        if (results.has(item.id)) continue
+        const result = encodeJson(item.result)
+        results.set(item.id, result)
+        same &&= item.workerId === items[0]!.workerId && result === results.get(items[0]!.id)
+      }
       return settleMany(
         "tasksComplete",
         items,
-        (item) => {
-          const result = encodeJson(item.result)
-          results.set(item.id, result)
-          return { i: item.id, w: item.workerId, r: result }
-        },
-        (json, now) => q.completeMany({ items: json, now }),
+        same ? (item) => item.id : (item) => ({ i: item.id, w: item.workerId, r: results.get(item.id)! }),
+        same
+          ? (json, now) =>
+            q.completeSame({ ids: json, workerId: items[0]!.workerId, result: results.get(items[0]!.id)!, now })
+          : (json, now) => q.completeMany({ items: json, now }),
         (item, row, now, effects) => {
           const result = JSON.parse(results.get(item.id)!) as unknown
           effects.events.push(settledEvent("succeeded", row, "succeeded", now, { result }))
@@ -609,49 +628,53 @@ export const make = (
             const currentHour = Math.floor(now / HOUR) * HOUR
             const hoursStart = currentHour - 23 * HOUR
             const byStatus = TaskStatus.emptyCounts()
-            let total = 0
-            for (const row of yield* q.countsByStatus) {
-              const n = Number(row.n)
-              byStatus[row.status as TaskStatus.TaskStatus] = n
-              total += n
-            }
             const byName = new Map<string, Counts>()
-            for (const row of yield* q.countsByName) {
-              let counts = byName.get(row.name)
-              if (counts === undefined) byName.set(row.name, counts = TaskStatus.emptyCounts())
-              counts[row.status as TaskStatus.TaskStatus] = Number(row.n)
-            }
             const paused = new Set((yield* q.pausedQueues).map((row) => row.queue))
             const byQueue = new Map<string, Counts>()
             for (const queue of paused) byQueue.set(queue, TaskStatus.emptyCounts())
-            for (const row of yield* q.countsByQueue) {
-              let counts = byQueue.get(row.queue)
-              if (counts === undefined) byQueue.set(row.queue, counts = TaskStatus.emptyCounts())
-              counts[row.status as TaskStatus.TaskStatus] = Number(row.n)
+            let total = 0
+            for (const row of yield* q.counts) {
+              const n = Number(row.n)
+              const status = row.status as TaskStatus.TaskStatus
+              byStatus[status] += n
+              total += n
+              let named = byName.get(row.name)
+              if (named === undefined) byName.set(row.name, named = TaskStatus.emptyCounts())
+              named[status] += n
+              let queued = byQueue.get(row.queue)
+              if (queued === undefined) byQueue.set(row.queue, queued = TaskStatus.emptyCounts())
+              queued[status] += n
             }
             const throughput = Array.from({ length: minutes }, (_, i) => ({
               minute: new Date(windowStart + i * MINUTE),
               succeeded: 0,
               failed: 0
             }))
-            let succeeded = 0
-            let failed = 0
-            for (const row of yield* q.finishedBuckets(windowStart, MINUTE)) {
-              const bucket = throughput[Math.min(minutes - 1, Math.floor((Number(row.bucket) - windowStart) / MINUTE))]!
-              bucket.succeeded += Number(row.succeeded)
-              bucket.failed += Number(row.failed)
-              succeeded += Number(row.succeeded)
-              failed += Number(row.failed)
-            }
             const hourly = Array.from({ length: 24 }, (_, i) => ({
               hour: new Date(hoursStart + i * HOUR),
               succeeded: 0,
               failed: 0
             }))
-            for (const row of yield* q.finishedBuckets(hoursStart, HOUR)) {
-              const bucket = hourly[Math.min(23, Math.floor((Number(row.bucket) - hoursStart) / HOUR))]!
-              bucket.succeeded += Number(row.succeeded)
-              bucket.failed += Number(row.failed)
+            let succeeded = 0
+            let failed = 0
+            // One pass of minute buckets over both windows (both start on a minute): the hours
+            // add their minutes up.
+            for (const row of yield* q.finishedBuckets(Math.min(windowStart, hoursStart), MINUTE)) {
+              const at = Number(row.bucket)
+              const rowSucceeded = Number(row.succeeded)
+              const rowFailed = Number(row.failed)
+              if (at >= windowStart) {
+                const bucket = throughput[Math.min(minutes - 1, Math.floor((at - windowStart) / MINUTE))]!
+                bucket.succeeded += rowSucceeded
+                bucket.failed += rowFailed
+                succeeded += rowSucceeded
+                failed += rowFailed
+              }
+              if (at >= hoursStart) {
+                const bucket = hourly[Math.min(23, Math.floor((at - hoursStart) / HOUR))]!
+                bucket.succeeded += rowSucceeded
+                bucket.failed += rowFailed
+              }
             }
             const [summary] = yield* q.durationSummary(windowStart)
             const n = Number(summary?.n ?? 0)
@@ -716,25 +739,71 @@ export const make = (
 
     const dataVersion = Effect.map(q.dataVersion, (rows) => Number(rows[0]?.data_version ?? 0))
 
-    /** Completes when another connection commits to the file (polled every `pollMs`). */
-    const foreignCommit = Effect.gen(function*() {
-      const start = yield* dataVersion
-      while (true) {
-        yield* Effect.sleep(pollMs)
-        if ((yield* dataVersion) !== start) return
-      }
-    })
+    /**
+     * Commits of other connections to the file: while an `awaitWork` waits, one fiber reads
+     * `PRAGMA data_version` every `pollMs` and signals when it moved; it ends at a poll that finds
+     * no wait. A wait itself is a callback (no fiber forked and interrupted per wait: that was a
+     * third of the idle enqueue-to-start latency).
+     */
+    const scope = yield* Effect.scope
+    let polling = false
+    let seenVersion: number | undefined
+    const pollForeign: Effect.Effect<void> = Effect.zipRight(
+      Effect.sleep(pollMs),
+      Effect.suspend(() => {
+        if (waiters.size === 0) {
+          polling = false
+          seenVersion = undefined
+          return Effect.void
+        }
+        return Effect.zipRight(
+          Effect.match(dataVersion, {
+            onFailure: () => undefined,
+            onSuccess: (version) => {
+              const changed = seenVersion !== undefined && version !== seenVersion
+              seenVersion = version
+              if (changed) signal()
+            }
+          }),
+          pollForeign
+        )
+      })
+    )
 
     const awaitWork: Service["awaitWork"] = ({ timeoutMs }) =>
       Effect.gen(function*() {
-        const wait = wakeUp
-        const now = yield* Clock.currentTimeMillis
+        const seen = signals
+        const clock = yield* Effect.clock
+        const now = clock.unsafeCurrentTimeMillis()
         const [next] = yield* q.nextDue(now)
+        // the version commits of other connections are told apart from
+        if (seenVersion === undefined) seenVersion = yield* dataVersion
         const due = next?.due === null || next?.due === undefined ? Infinity : Number(next.due) - now
         const timeout = Math.max(0, Math.min(timeoutMs, due))
-        yield* Effect.raceFirst(Deferred.await(wait), Effect.catchAll(foreignCommit, () => Effect.never)).pipe(
-          Effect.timeoutOption(timeout)
-        )
+        if (signals !== seen || timeout === 0) return
+        if (!polling) {
+          polling = true
+          yield* Effect.forkIn(pollForeign, scope)
+        }
+        yield* Effect.async<void>((resume) => {
+          let timer: Fiber.RuntimeFiber<void> | undefined
+          let woken = false
+          const wake = () => {
+            if (woken) return
+            woken = true
+            waiters.delete(wake)
+            timer?.unsafeInterruptAsFork(FiberId.none)
+            resume(Effect.void)
+          }
+          waiters.add(wake)
+          if (Number.isFinite(timeout)) {
+            timer = Effect.runFork(Effect.andThen(clock.sleep(Duration.millis(timeout)), wake))
+          }
+          return Effect.sync(() => {
+            waiters.delete(wake)
+            timer?.unsafeInterruptAsFork(FiberId.none)
+          })
+        })
       }).pipe(Effect.ignore)
 
     const service: Service = {

@@ -502,7 +502,7 @@ export const finishedStatuses: ReadonlyArray<TaskStatus.TaskStatus> = TaskStatus
  */
 export const settleBatch = <I extends { readonly id: string }>(
   items: ReadonlyArray<I>,
-  encode: (item: I) => object
+  encode: (item: I) => unknown
 ): {
   readonly json: string
   readonly outcomes: <R extends { readonly id: string }>(

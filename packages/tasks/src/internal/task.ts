@@ -1,5 +1,6 @@
 import type { RetryPolicy } from "@spindle/core"
 import type { ParseResult } from "effect"
+import type { Either } from "effect"
 import { Cause, Duration, Effect, Predicate, Schema } from "effect"
 import type * as Task from "../Task.js"
 import type { NewTask, Priority } from "../TaskRecord.js"
@@ -71,6 +72,24 @@ export const decodePayload = <T extends Task.Task.Any>(task: T, encoded: unknown
 export const validatePayload = <T extends Task.Task.Any>(task: T, input: unknown) =>
   Effect.flatMap(decodePayload(task, input), (payload) => encodePayload(task, payload))
 
+/**
+ * `encodePayload` without an Effect, for a batch of payloads: the encoder is made once. A
+ * Schema with asynchronous parts fails here (a `Forbidden` issue); callers then take the Effect
+ * path.
+ *
+ * @internal
+ */
+export const payloadEncoderEither = <T extends Task.Task.Any>(
+  task: T
+): (payload: Task.Task.Payload<T>) => Either.Either<unknown, ParseResult.ParseError> =>
+  Schema.encodeEither(asSchema(task.payload))
+
+/** `decodePayload` without an Effect (see `payloadEncoderEither`). @internal */
+export const payloadDecoderEither = <T extends Task.Task.Any>(
+  task: T
+): (input: unknown) => Either.Either<Task.Task.Payload<T>, ParseResult.ParseError> =>
+  Schema.decodeUnknownEither(asSchema(task.payload))
+
 /** @internal */
 export const encodeSuccess = <T extends Task.Task.Any>(task: T, value: Task.Task.Success<T>) =>
   Schema.encode(asSchema(task.success))(value) as Effect.Effect<unknown, ParseResult.ParseError>
@@ -93,29 +112,50 @@ export const decodeFailure = <T extends Task.Task.Any>(task: T, encoded: unknown
     ParseResult.ParseError
   >
 
+/**
+ * `toNewTask` for many payloads of one submission: the options are resolved once, and the
+ * function returned builds the row of each payload.
+ *
+ * @internal
+ */
+export const newTaskMaker = <T extends Task.Task.Any>(
+  task: T,
+  options?: Task.NewTaskOptions
+): (decoded: Task.Task.Payload<T>, encoded: unknown) => NewTask => {
+  const name = task.name
+  const queue = options?.queue ?? task.queue
+  const priority = options?.priority ?? task.priority
+  const maxAttempts = options?.maxAttempts ?? task.maxAttempts
+  const retry = task.retry ?? null
+  const timeoutMs = task.timeout === undefined ? null : Duration.toMillis(task.timeout)
+  const softTimeoutMs = task.softTimeout === undefined ? null : Duration.toMillis(task.softTimeout)
+  const runAt = options?.runAt
+  const key = options?.idempotencyKey
+  const unique = task.unique
+  const parentId = options?.parentId ?? null
+  const tags = options?.tags === undefined || options.tags.length === 0
+    ? task.tags
+    : Array.from(new Set([...task.tags, ...options.tags]))
+  return (decoded, encoded) => ({
+    name,
+    queue,
+    priority,
+    payload: encoded,
+    maxAttempts,
+    retry,
+    timeoutMs,
+    softTimeoutMs,
+    runAt,
+    idempotencyKey: key !== undefined ? key : unique === undefined ? null : unique(decoded),
+    parentId,
+    tags
+  })
+}
+
 /** @internal */
 export const toNewTask = <T extends Task.Task.Any>(
   task: T,
   decoded: Task.Task.Payload<T>,
   encoded: unknown,
   options?: Task.NewTaskOptions
-): NewTask => ({
-  name: task.name,
-  queue: options?.queue ?? task.queue,
-  priority: options?.priority ?? task.priority,
-  payload: encoded,
-  maxAttempts: options?.maxAttempts ?? task.maxAttempts,
-  retry: task.retry ?? null,
-  timeoutMs: task.timeout === undefined ? null : Duration.toMillis(task.timeout),
-  softTimeoutMs: task.softTimeout === undefined ? null : Duration.toMillis(task.softTimeout),
-  runAt: options?.runAt,
-  idempotencyKey: options?.idempotencyKey !== undefined
-    ? options.idempotencyKey
-    : task.unique === undefined
-    ? null
-    : task.unique(decoded),
-  parentId: options?.parentId ?? null,
-  tags: options?.tags === undefined || options.tags.length === 0
-    ? task.tags
-    : Array.from(new Set([...task.tags, ...options.tags]))
-})
+): NewTask => newTaskMaker(task, options)(decoded, encoded)

@@ -1,5 +1,5 @@
 import type { Context, Scope } from "effect"
-import { Clock, Duration, Effect, Metric, Option, ParseResult, Queue, Stream } from "effect"
+import { Clock, Duration, Effect, Either, Metric, Option, ParseResult, Queue, Stream } from "effect"
 import * as Task from "../Task.js"
 import type { TaskClient as TC } from "../TaskClient.js"
 import {
@@ -20,6 +20,7 @@ import type { IllegalTransition } from "../TaskStatus.js"
 import { isFinished } from "../TaskStatus.js"
 import type { TaskStore } from "../TaskStore.js"
 import { TaskNotFound, TaskStoreError } from "../TaskStore.js"
+import * as internalTask from "./task.js"
 
 type Store = Context.Tag.Service<TaskStore>
 
@@ -127,6 +128,35 @@ const prepare = (
     ),
     Effect.mapError((error) => invalidPayload(task.name, error, index))
   )
+}
+
+/**
+ * `prepare` for every payload of a batch, in a plain loop (an Effect per payload costs more than
+ * encoding it). A payload the synchronous codecs refuse (an invalid one, or a Schema with
+ * asynchronous parts) and the rest of the batch go through `prepare`, which decides.
+ */
+const prepareAll = (
+  task: Task.Task.Any,
+  inputs: ReadonlyArray<unknown>,
+  decode: boolean,
+  checked: Checked
+): Effect.Effect<Array<NewTask>, InvalidPayload> => {
+  const decodeSync = decode ? internalTask.payloadDecoderEither(task) : undefined
+  const encodeSync = internalTask.payloadEncoderEither(task)
+  const make = internalTask.newTaskMaker(task, { ...checked, idempotencyKey: undefined })
+  const tasks: Array<NewTask> = []
+  for (let index = 0; index < inputs.length; index++) {
+    const decoded = decodeSync === undefined ? Either.right(inputs[index]) : decodeSync(inputs[index])
+    const encoded = Either.isRight(decoded) ? encodeSync(decoded.right) : decoded
+    if (Either.isLeft(decoded) || Either.isLeft(encoded)) {
+      return Effect.map(
+        Effect.forEach(inputs.slice(index), (input, i) => prepare(task, input, decode, checked, undefined, index + i)),
+        (rest) => tasks.concat(rest)
+      )
+    }
+    tasks.push(make(decoded.right, encoded.right))
+  }
+  return Effect.succeed(tasks)
 }
 
 const toHandle = <T extends Task.Task.Any>(task: T, inserted: TaskStore.Inserted): TC.Handle<T> => ({
@@ -355,10 +385,7 @@ export const make = (store: Store): Effect.Effect<TC.Service, never, Scope.Scope
         const checked = yield* common(options)
         const items = Array.from(inputs)
         if (items.length === 0) return []
-        const tasks = yield* Effect.forEach(
-          items,
-          (input, index) => prepare(task, input, decode, checked, undefined, index)
-        )
+        const tasks = yield* prepareAll(task, items, decode, checked)
         const inserted = yield* store.tasksInsert({ tasks })
         if (inserted.length !== tasks.length) {
           return yield* new TaskStoreError({
