@@ -238,7 +238,8 @@ export const makeId = (nowMillis: number): string => {
   }
   const time = nowMillis.toString(36).padStart(9, "0")
   const seq = sequence.toString(36).padStart(5, "0")
-  let random = ""
-  for (let i = 0; i < 12; i++) random += Math.floor(Math.random() * 36).toString(36)
-  return time + seq + random
+  return time + seq + randomDigits() + randomDigits()
 }
+
+/** Six random base-36 digits from one draw (36^6 < 2^31). */
+const randomDigits = (): string => Math.floor(Math.random() * 2_176_782_336).toString(36).padStart(6, "0")

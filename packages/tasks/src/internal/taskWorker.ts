@@ -332,7 +332,31 @@ export const make = (
     }
     let stopping = false
     const stopSignal = yield* Deferred.make<void>()
-    const slotSignal = yield* Queue.sliding<void>(1)
+
+    // The wake-up of the worker's own waits (the claim loop's, then the shutdown's wait for
+    // idle, never both at once): a freed slot, a task no longer held, the shutdown. A wake-up
+    // while nobody waits is kept for the next wait (one at most). A callback rather than a
+    // queue raced with the stop signal: an idle wait forks no fiber of its own.
+    let waiter: (() => void) | undefined
+    let woken = false
+    const wake = (): void => {
+      const resume = waiter
+      if (resume === undefined) woken = true
+      else {
+        waiter = undefined
+        resume()
+      }
+    }
+    const nextWake: Effect.Effect<void> = Effect.async<void>((resume) => {
+      if (woken) {
+        woken = false
+        return resume(Effect.void)
+      }
+      waiter = () => resume(Effect.void)
+      return Effect.sync(() => {
+        waiter = undefined
+      })
+    })
 
     const jitter = (ms: number) => Effect.map(Random.next, (r) => Math.max(1, Math.round(ms * (0.8 + 0.4 * r))))
 
@@ -650,7 +674,7 @@ export const make = (
     /** The task is no longer held by this worker. */
     const unhold = (entry: Running) => {
       if (running.get(entry.record.id) === entry) running.delete(entry.record.id)
-      Queue.unsafeOffer(slotSignal, undefined)
+      wake()
     }
 
     /** Gives the entry's slot back (once), to a prefetched task when one waits. */
@@ -663,7 +687,7 @@ export const make = (
       // The claim loop is woken only when it would claim (see `claimOnce`): not while every
       // group's prefetch buffer is more than half full, which would wake it for every task.
       if (groups.some((group) => group.prefetched.length <= config.prefetch / 2)) {
-        Queue.unsafeOffer(slotSignal, undefined)
+        wake()
       }
     }
 
@@ -758,13 +782,11 @@ export const make = (
         return { full, free }
       }).pipe(Effect.uninterruptible)
 
-    const waitFor = (free: boolean): Effect.Effect<void> => {
-      const waits: Array<Effect.Effect<void>> = [Queue.take(slotSignal), Deferred.await(stopSignal)]
-      if (free) {
-        waits.push(Effect.flatMap(jitter(config.pollMs), (timeoutMs) => store.awaitWork({ timeoutMs })))
-      }
-      return Effect.raceAll(waits)
-    }
+    /** Waits for a wake-up, or for claimable work when there was room to claim. */
+    const waitFor = (free: boolean): Effect.Effect<void> =>
+      free
+        ? Effect.raceFirst(nextWake, Effect.flatMap(jitter(config.pollMs), (timeoutMs) => store.awaitWork({ timeoutMs })))
+        : nextWake
 
     const claimLoop: Effect.Effect<void> = Effect.suspend(() => {
       if (stopping) return Effect.void
@@ -855,7 +877,7 @@ export const make = (
     // --- shutdown ------------------------------------------------------------
 
     const waitIdle: Effect.Effect<void> = Effect.suspend(() =>
-      running.size === 0 ? Effect.void : Effect.zipRight(Queue.take(slotSignal), waitIdle)
+      running.size === 0 ? Effect.void : Effect.zipRight(nextWake, waitIdle)
     )
 
     /** Gives the tasks of `releasable` back to the store. */
@@ -879,6 +901,7 @@ export const make = (
     const shutdown = Effect.gen(function*() {
       stopping = true
       yield* Deferred.succeed(stopSignal, undefined)
+      wake()
       yield* Fiber.await(loopFiber)
       // Prefetched tasks never started: they go back at once.
       for (const group of groups) {
