@@ -12,6 +12,7 @@ import type { TaskStatus, TaskStore } from "@spindle/tasks"
 import { TaskRecord } from "@spindle/tasks"
 import type { Effect } from "effect"
 import type { NewTaskColumns } from "./taskRow.js"
+import { claimReturnedColumns, newTaskSetColumns } from "./taskRow.js"
 
 /** The tables of a store in `schema`. @internal */
 export interface PgTables {
@@ -41,49 +42,6 @@ const unfinished = "status IN ('pending', 'scheduled', 'running')"
 
 /** Every priority rank, as the claim index orders them. */
 const priorityRanks = Object.values(TaskRecord.priorityRank)
-
-/** The columns an INSERT of new tasks sets (the others take the table's defaults). */
-const newColumns = [
-  "id",
-  "name",
-  "queue",
-  "status",
-  "priority",
-  "payload",
-  "max_attempts",
-  "retry",
-  "timeout_ms",
-  "soft_timeout_ms",
-  "run_at",
-  "created_at",
-  "updated_at",
-  "idempotency_key",
-  "parent_id",
-  "tags"
-] as const satisfies ReadonlyArray<keyof NewTaskColumns>
-
-/** The columns a claim returns: those it does not set. */
-const claimedColumns = [
-  "id",
-  "name",
-  "queue",
-  "priority",
-  "payload",
-  "result",
-  "error",
-  "attempt",
-  "max_attempts",
-  "retry",
-  "timeout_ms",
-  "soft_timeout_ms",
-  "run_at",
-  "created_at",
-  "progress",
-  "progress_message",
-  "idempotency_key",
-  "parent_id",
-  "tags"
-] as const
 
 /**
  * The whole row of a claimed task: the columns the claim returned, and those it set (fewer
@@ -144,7 +102,7 @@ export const makeQueries = (client: SqlClient.SqlClient, tables: PgTables) => {
     const key = column((row) => row.idempotency_key)
     const parent = column((row) => row.parent_id)
     const tags = column((row) => row.tags)
-    return sql`INSERT INTO ${tasks} (${sql.literal(newColumns.join(", "))})
+    return sql`INSERT INTO ${tasks} (${sql.literal(newTaskSetColumns.join(", "))})
       SELECT id, name, queue, status, priority::smallint, payload::jsonb, max_attempts::integer, retry::jsonb,
         timeout_ms::bigint, soft_timeout_ms::bigint, run_at::bigint, created_at::bigint, updated_at::bigint,
         idempotency_key, parent_id, tags::jsonb
@@ -157,7 +115,7 @@ export const makeQueries = (client: SqlClient.SqlClient, tables: PgTables) => {
         json_array_elements_text(${runAt}::json), json_array_elements_text(${createdAt}::json),
         json_array_elements_text(${updatedAt}::json), json_array_elements_text(${key}::json),
         json_array_elements_text(${parent}::json), json_array_elements_text(${tags}::json)
-      ) AS r(${sql.literal(newColumns.join(", "))})`
+      ) AS r(${sql.literal(newTaskSetColumns.join(", "))})`
   }
 
   return {
@@ -221,7 +179,7 @@ export const makeQueries = (client: SqlClient.SqlClient, tables: PgTables) => {
           LIMIT ${params.limit}
           FOR UPDATE SKIP LOCKED
         ))
-        RETURNING ${sql.literal(claimedColumns.join(", "))}`,
+        RETURNING ${sql.literal(claimReturnedColumns.join(", "))}`,
 
     heartbeat: (params: {
       readonly workerId: string

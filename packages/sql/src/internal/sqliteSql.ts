@@ -12,35 +12,12 @@ import type { TaskStatus, TaskStore } from "@spindle/tasks"
 import { Effect } from "effect"
 import type { SqliteTables } from "./sqliteMigrations.js"
 import type { NewTaskColumns } from "./taskRow.js"
-import { sortColumn, taskColumns } from "./taskRow.js"
-
-/**
- * The columns an INSERT binds per row, in `taskColumns` order; the others are the same for every
- * new task and written as literals (`insertValues`).
- */
-const insertBound = [
-  "id",
-  "name",
-  "queue",
-  "status",
-  "priority",
-  "payload",
-  "max_attempts",
-  "retry",
-  "timeout_ms",
-  "soft_timeout_ms",
-  "run_at",
-  "created_at",
-  "updated_at",
-  "idempotency_key",
-  "parent_id",
-  "tags"
-] as const satisfies ReadonlyArray<keyof NewTaskColumns>
+import { claimReturnedColumns, newTaskSetColumns, sortColumn, taskColumns } from "./taskRow.js"
 
 /** The VALUES tuple of one new row: `?` for a bound column, the literal of the others. */
 const insertValues = `(${
   taskColumns.map((column) => {
-    if ((insertBound as ReadonlyArray<string>).includes(column)) return "?"
+    if ((newTaskSetColumns as ReadonlyArray<string>).includes(column)) return "?"
     switch (column) {
       case "attempt":
       case "cancel_requested":
@@ -53,38 +30,15 @@ const insertValues = `(${
 })`
 
 /** Rows per multi-row INSERT, under SQLite's bound-variable limit (32766). @internal */
-export const insertChunk = Math.floor(30000 / insertBound.length)
+export const insertChunk = Math.floor(30000 / newTaskSetColumns.length)
 
 /** Ids per `IN (...)` list. @internal */
 export const idChunk = 10000
 
 type Rows = Effect.Effect<ReadonlyArray<Record<string, unknown>>, SqlError>
 
-/** The columns a claim returns, in this order (see `claimedRow`). */
-const claimColumns = [
-  "id",
-  "name",
-  "queue",
-  "priority",
-  "payload",
-  "result",
-  "error",
-  "attempt",
-  "max_attempts",
-  "retry",
-  "timeout_ms",
-  "soft_timeout_ms",
-  "run_at",
-  "created_at",
-  "progress",
-  "progress_message",
-  "idempotency_key",
-  "parent_id",
-  "tags"
-] as const
-
 /**
- * A claimed row from the values of `claimColumns` and what the claim set (the same row as
+ * A claimed row from the values of `claimReturnedColumns` and what the claim set (the same row as
  * `RETURNING *` gives).
  */
 const claimedRow = (
@@ -144,7 +98,7 @@ export const makeQueries = (client: SqlClient.SqlClient, tables: SqliteTables) =
   const tasks = sql(tables.tasks)
   const logs = sql(tables.logs)
   const paused = sql(tables.paused)
-  const claimReturning = sql.literal(claimColumns.join(", "))
+  const claimReturning = sql.literal(claimReturnedColumns.join(", "))
 
   // The text of a multi-row INSERT per row count (a few sizes repeat: chunks, single submits).
   const insertStatements = new Map<string, string>()
@@ -188,7 +142,7 @@ export const makeQueries = (client: SqlClient.SqlClient, tables: SqliteTables) =
       returning: boolean
     ): Effect.Effect<ReadonlyArray<{ readonly id: string }>, SqlError> => {
       const params: Array<unknown> = []
-      for (const row of rows) for (const column of insertBound) params.push(row[column])
+      for (const row of rows) for (const column of newTaskSetColumns) params.push(row[column])
       return sql.unsafe<{ readonly id: string }>(insertStatement(rows.length, returning), params)
     },
 

@@ -458,6 +458,37 @@ export const taskColumns: ReadonlyArray<keyof NewTaskColumns> = [
   "tags"
 ]
 
+/**
+ * The columns an INSERT of new tasks sets, in table order; the others start as NULL, 0 or false.
+ *
+ * @internal
+ */
+export const newTaskSetColumns: ReadonlyArray<keyof NewTaskColumns> = taskColumns.filter((column) =>
+  ![
+    "result",
+    "error",
+    "attempt",
+    "started_at",
+    "finished_at",
+    "lease_owner",
+    "lease_expires_at",
+    "cancel_requested",
+    "progress",
+    "progress_message"
+  ].includes(column)
+)
+
+/**
+ * The columns a claim returns, in table order: those it does not set (each dialect's
+ * `claimedRow` adds the ones it sets, so the driver reads fewer columns a row).
+ *
+ * @internal
+ */
+export const claimReturnedColumns: ReadonlyArray<keyof NewTaskColumns> = taskColumns.filter((column) =>
+  !["status", "updated_at", "started_at", "finished_at", "lease_owner", "lease_expires_at", "cancel_requested"]
+    .includes(column)
+)
+
 /** The number of columns of a task row (for the bound-variable limit of multi-row inserts). @internal */
 export const taskColumnCount = taskColumns.length
 
