@@ -785,7 +785,10 @@ export const make = (
     /** Waits for a wake-up, or for claimable work when there was room to claim. */
     const waitFor = (free: boolean): Effect.Effect<void> =>
       free
-        ? Effect.raceFirst(nextWake, Effect.flatMap(jitter(config.pollMs), (timeoutMs) => store.awaitWork({ timeoutMs })))
+        ? Effect.raceFirst(
+          nextWake,
+          Effect.flatMap(jitter(config.pollMs), (timeoutMs) => store.awaitWork({ timeoutMs }))
+        )
         : nextWake
 
     const claimLoop: Effect.Effect<void> = Effect.suspend(() => {
