@@ -39,6 +39,7 @@ import {
   decodeCursor,
   encodeCursor,
   encodeJson,
+  failureItems,
   finishedStatuses,
   makeTaskRowCodec,
   newTaskColumns,
@@ -604,22 +605,12 @@ export const make = (
     }
 
     const tasksFail: Service["tasksFail"] = ({ items }) => {
-      const errors = new Map<string, string>()
+      const failures = failureItems()
       return Effect.tap(
         settleMany(
           "tasksFail",
           items,
-          ({ error, id, outcome, workerId }) => {
-            const text = encodeJson(error)
-            errors.set(id, text)
-            return {
-              i: id,
-              w: workerId,
-              s: TaskStoreModule.failStatus(outcome),
-              e: text,
-              t: outcome._tag === "retry" ? outcome.runAt.getTime() : null
-            }
-          },
+          failures.encode,
           (items, now) => q.failMany({ items, now }),
           ({ id, outcome }, row, now) => ({
             type: TaskStoreModule.failEventType(outcome),
@@ -629,7 +620,7 @@ export const make = (
             status: TaskStoreModule.failStatus(outcome),
             attempt: row.attempt,
             at: now,
-            error: JSON.parse(errors.get(id)!) as TaskRecord.TaskError
+            error: failures.error(id)
           })
         ),
         (outcomes) =>

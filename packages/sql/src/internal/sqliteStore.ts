@@ -32,6 +32,7 @@ import {
   decodeCursor,
   encodeCursor,
   encodeJson,
+  failureItems,
   finishedStatuses,
   makeTaskRowCodec,
   newTaskColumns,
@@ -437,26 +438,17 @@ export const make = (
     }
 
     const tasksFail: Service["tasksFail"] = ({ items }) => {
-      const errors = new Map<string, string>()
+      const failures = failureItems()
       return settleMany(
         "tasksFail",
         items,
-        ({ error, id, outcome, workerId }) => {
-          const text = encodeJson(error)
-          errors.set(id, text)
-          return {
-            i: id,
-            w: workerId,
-            s: TaskStore.failStatus(outcome),
-            e: text,
-            t: outcome._tag === "retry" ? outcome.runAt.getTime() : null
-          }
-        },
+        failures.encode,
         (json, now) => q.failMany({ items: json, now }),
         ({ id, outcome }, row, now, effects) => {
-          const stored = JSON.parse(errors.get(id)!) as TaskRecord.TaskError
           effects.events.push(
-            settledEvent(TaskStore.failEventType(outcome), row, TaskStore.failStatus(outcome), now, { error: stored })
+            settledEvent(TaskStore.failEventType(outcome), row, TaskStore.failStatus(outcome), now, {
+              error: failures.error(id)
+            })
           )
           if (outcome._tag === "retry") effects.wake = true
         }

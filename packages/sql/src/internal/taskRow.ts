@@ -17,8 +17,7 @@
  * @internal
  */
 import { RetryPolicy } from "@spindle/core"
-import type { TaskStore } from "@spindle/tasks"
-import { TaskRecord, TaskStatus } from "@spindle/tasks"
+import { TaskRecord, TaskStatus, TaskStore } from "@spindle/tasks"
 import { Either, ParseResult, Schema } from "effect"
 
 /** @internal */
@@ -521,6 +520,34 @@ export const decodeCursor = (cursor: string): readonly [number, string] | undefi
 
 /** Statuses in which a task is finished, as SQL literals can list them. @internal */
 export const finishedStatuses: ReadonlyArray<TaskStatus.TaskStatus> = TaskStatus.all.filter(TaskStatus.isFinished)
+
+/**
+ * The JSON items of a batch of failures, as both dialects' `failMany` read them (`i` id, `w`
+ * worker, `s` new status, `e` error, `t` retry run-at or null); `error(id)` gives back the
+ * stored error of an item for its event.
+ *
+ * @internal
+ */
+export const failureItems = (): {
+  readonly encode: (failure: TaskStore.TaskStore.Failure) => object
+  readonly error: (id: string) => TaskRecord.TaskError
+} => {
+  const errors = new Map<string, string>()
+  return {
+    encode: ({ error, id, outcome, workerId }) => {
+      const text = encodeJson(error)
+      errors.set(id, text)
+      return {
+        i: id,
+        w: workerId,
+        s: TaskStore.failStatus(outcome),
+        e: text,
+        t: outcome._tag === "retry" ? outcome.runAt.getTime() : null
+      }
+    },
+    error: (id) => JSON.parse(errors.get(id)!) as TaskRecord.TaskError
+  }
+}
 
 /**
  * A batch of settlements (`tasksComplete`, `tasksFail`) made ready for one statement. Only the
