@@ -57,60 +57,75 @@ export const make = <
 /** Widens a task Schema (whose types may be `never`) for the generic codecs. */
 const asSchema = (schema: Task.AnySchema): Schema.Schema<any, any, never> => schema as Schema.Schema<any, any, never>
 
+/**
+ * A definition's codecs, made once per definition (a codec made per call costs more than a small
+ * payload's encoding). The `Either` forms run without the Effect runtime; a Schema with
+ * asynchronous parts fails them with a `Forbidden` issue, and callers then take the Effect form.
+ *
+ * @internal
+ */
+export interface Codecs {
+  readonly decodePayloadEither: (input: unknown) => Either.Either<unknown, ParseResult.ParseError>
+  readonly encodePayloadEither: (payload: unknown) => Either.Either<unknown, ParseResult.ParseError>
+  readonly decodePayload: (input: unknown) => Effect.Effect<unknown, ParseResult.ParseError>
+  readonly encodePayload: (payload: unknown) => Effect.Effect<unknown, ParseResult.ParseError>
+  readonly encodeSuccess: (value: unknown) => Effect.Effect<unknown, ParseResult.ParseError>
+  readonly decodeSuccess: (encoded: unknown) => Effect.Effect<unknown, ParseResult.ParseError>
+  readonly encodeFailure: (error: unknown) => Effect.Effect<unknown, ParseResult.ParseError>
+  readonly decodeFailure: (encoded: unknown) => Effect.Effect<unknown, ParseResult.ParseError>
+}
+
+const codecsCache = new WeakMap<Task.Task.Any, Codecs>()
+
+/** @internal */
+export const codecsOf = (task: Task.Task.Any): Codecs => {
+  let codecs = codecsCache.get(task)
+  if (codecs === undefined) {
+    const payload = asSchema(task.payload)
+    const success = asSchema(task.success)
+    const failure = asSchema(task.failure)
+    codecs = {
+      decodePayloadEither: Schema.decodeUnknownEither(payload),
+      encodePayloadEither: Schema.encodeUnknownEither(payload),
+      decodePayload: Schema.decodeUnknown(payload),
+      encodePayload: Schema.encodeUnknown(payload),
+      encodeSuccess: Schema.encodeUnknown(success),
+      decodeSuccess: Schema.decodeUnknown(success),
+      encodeFailure: Schema.encodeUnknown(failure),
+      decodeFailure: Schema.decodeUnknown(failure)
+    }
+    codecsCache.set(task, codecs)
+  }
+  return codecs
+}
+
 /** @internal */
 export const encodePayload = <T extends Task.Task.Any>(task: T, payload: Task.Task.Payload<T>) =>
-  Schema.encode(asSchema(task.payload))(payload) as Effect.Effect<unknown, ParseResult.ParseError>
+  codecsOf(task).encodePayload(payload)
 
 /** @internal */
 export const decodePayload = <T extends Task.Task.Any>(task: T, encoded: unknown) =>
-  Schema.decodeUnknown(asSchema(task.payload))(encoded) as Effect.Effect<
-    Task.Task.Payload<T>,
-    ParseResult.ParseError
-  >
+  codecsOf(task).decodePayload(encoded) as Effect.Effect<Task.Task.Payload<T>, ParseResult.ParseError>
 
 /** @internal */
 export const validatePayload = <T extends Task.Task.Any>(task: T, input: unknown) =>
   Effect.flatMap(decodePayload(task, input), (payload) => encodePayload(task, payload))
 
-/**
- * `encodePayload` without an Effect, for a batch of payloads: the encoder is made once. A
- * Schema with asynchronous parts fails here (a `Forbidden` issue); callers then take the Effect
- * path.
- *
- * @internal
- */
-export const payloadEncoderEither = <T extends Task.Task.Any>(
-  task: T
-): (payload: Task.Task.Payload<T>) => Either.Either<unknown, ParseResult.ParseError> =>
-  Schema.encodeEither(asSchema(task.payload))
-
-/** `decodePayload` without an Effect (see `payloadEncoderEither`). @internal */
-export const payloadDecoderEither = <T extends Task.Task.Any>(
-  task: T
-): (input: unknown) => Either.Either<Task.Task.Payload<T>, ParseResult.ParseError> =>
-  Schema.decodeUnknownEither(asSchema(task.payload))
-
 /** @internal */
 export const encodeSuccess = <T extends Task.Task.Any>(task: T, value: Task.Task.Success<T>) =>
-  Schema.encode(asSchema(task.success))(value) as Effect.Effect<unknown, ParseResult.ParseError>
+  codecsOf(task).encodeSuccess(value)
 
 /** @internal */
 export const decodeSuccess = <T extends Task.Task.Any>(task: T, encoded: unknown) =>
-  Schema.decodeUnknown(asSchema(task.success))(encoded) as Effect.Effect<
-    Task.Task.Success<T>,
-    ParseResult.ParseError
-  >
+  codecsOf(task).decodeSuccess(encoded) as Effect.Effect<Task.Task.Success<T>, ParseResult.ParseError>
 
 /** @internal */
 export const encodeFailure = <T extends Task.Task.Any>(task: T, error: Task.Task.Failure<T>) =>
-  Schema.encode(asSchema(task.failure))(error) as Effect.Effect<unknown, ParseResult.ParseError>
+  codecsOf(task).encodeFailure(error)
 
 /** @internal */
 export const decodeFailure = <T extends Task.Task.Any>(task: T, encoded: unknown) =>
-  Schema.decodeUnknown(asSchema(task.failure))(encoded) as Effect.Effect<
-    Task.Task.Failure<T>,
-    ParseResult.ParseError
-  >
+  codecsOf(task).decodeFailure(encoded) as Effect.Effect<Task.Task.Failure<T>, ParseResult.ParseError>
 
 /**
  * `toNewTask` for many payloads of one submission: the options are resolved once, and the

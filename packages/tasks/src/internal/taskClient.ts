@@ -141,8 +141,9 @@ const prepareAll = (
   decode: boolean,
   checked: Checked
 ): Effect.Effect<Array<NewTask>, InvalidPayload> => {
-  const decodeSync = decode ? internalTask.payloadDecoderEither(task) : undefined
-  const encodeSync = internalTask.payloadEncoderEither(task)
+  const codecs = internalTask.codecsOf(task)
+  const decodeSync = decode ? codecs.decodePayloadEither : undefined
+  const encodeSync = codecs.encodePayloadEither
   const make = internalTask.newTaskMaker(task, { ...checked, idempotencyKey: undefined })
   const tasks: Array<NewTask> = []
   for (let index = 0; index < inputs.length; index++) {

@@ -1,7 +1,8 @@
-import { Cause, Context, Effect, Layer, Schema } from "effect"
+import { Cause, Context, Effect, Layer } from "effect"
 import type * as Task from "../Task.js"
 import type { TaskContext } from "../TaskContext.js"
 import * as TaskHandlers from "../TaskHandlers.js"
+import { codecsOf } from "./task.js"
 
 /** @internal */
 export const TypeId: typeof TaskHandlers.TypeId = Symbol.for("@spindle/tasks/TaskHandlers/Handler") as never
@@ -19,18 +20,12 @@ export const handler = <T extends Task.Task.Any, R>(
   handle: handle as TaskHandlers.Handler<T, Exclude<R, TaskContext>>["handle"]
 })
 
-/** Widens a task Schema (whose types may be `never`) for the generic codecs. */
-const asSchema = (schema: Task.AnySchema): Schema.Schema<any, any, never> => schema as Schema.Schema<any, any, never>
-
 const toEntry = <R>(
   h: TaskHandlers.Handler<Task.Task.Any, R>,
   context: Context.Context<R>
 ): TaskHandlers.TaskHandlers.Entry => {
   const task = h.task
-  // the codecs are made once per definition, not per attempt
-  const decode = Schema.decodeUnknown(asSchema(task.payload))
-  const encodeSuccess = Schema.encodeUnknown(asSchema(task.success))
-  const encodeFailure = Schema.encodeUnknown(asSchema(task.failure))
+  const { decodePayload, encodeFailure, encodeSuccess } = codecsOf(task)
   const onFailure = (error: unknown) =>
     Effect.matchEffect(encodeFailure(error), {
       onFailure: () => Effect.fail(new TaskHandlers.HandlerError({ reason: "failure", error })),
@@ -41,7 +36,7 @@ const toEntry = <R>(
   return {
     task,
     context: context as Context.Context<never>,
-    decode: (encoded) => decode(encoded),
+    decode: decodePayload,
     run: (payload, ctx) => Effect.flatMap(Effect.catchAll(h.handle(payload, ctx), onFailure), onSuccess)
   }
 }
