@@ -92,6 +92,28 @@ const startWorker = (
     Effect.provideService(TaskHandlers.TaskHandlers, TaskHandlers.registry(handlers, Context.empty()))
   )
 
+const Gated = Task.make("gated", { payload: Schema.Number, success: Schema.Number, failure: Schema.Void })
+
+/** A handler of `Gated` whose runs wait for `open`, counting how many run at once and the peak. */
+const makeGated = Effect.map(Deferred.make<void>(), (gate) => {
+  let active = 0
+  let peak = 0
+  return {
+    handler: TaskHandlers.handler(Gated, (n) =>
+      Effect.acquireUseRelease(
+        Effect.sync(() => {
+          active++
+          peak = Math.max(peak, active)
+        }),
+        () => Effect.as(Deferred.await(gate), n),
+        () => Effect.sync(() => active--)
+      )),
+    open: Deferred.succeed(gate, undefined),
+    active: () => active,
+    peak: () => peak
+  }
+})
+
 class Boom extends Schema.TaggedError<Boom>()("Boom", { code: Schema.Number }) {}
 
 const Double = Task.make("double", { payload: Schema.Number, success: Schema.Number, failure: Schema.Void })
@@ -290,30 +312,17 @@ describe("TaskWorker", () => {
   it.scoped("never runs more tasks at once than the global concurrency", () =>
     Effect.gen(function*() {
       const store = yield* MemoryStore.make
-      const gate = yield* Deferred.make<void>()
-      let active = 0
-      let peak = 0
-      const Gated = Task.make("gated", { payload: Schema.Number, success: Schema.Number, failure: Schema.Void })
-      yield* startWorker(store, [
-        TaskHandlers.handler(Gated, (n) =>
-          Effect.acquireUseRelease(
-            Effect.sync(() => {
-              active++
-              peak = Math.max(peak, active)
-            }),
-            () => Effect.as(Deferred.await(gate), n),
-            () => Effect.sync(() => active--)
-          ))
-      ], { concurrency: 2 })
+      const gated = yield* makeGated
+      yield* startWorker(store, [gated.handler], { concurrency: 2 })
       const ids = yield* Effect.forEach([1, 2, 3, 4, 5, 6], (n) => Effect.map(insert(store, Gated, n), (t) => t.id))
-      yield* eventually(Effect.sync(() => active === 2), "two running")
+      yield* eventually(Effect.sync(() => gated.active() === 2), "two running")
       for (let i = 0; i < 200; i++) yield* Effect.yieldNow()
-      assert.strictEqual(active, 2)
+      assert.strictEqual(gated.active(), 2)
       const page = yield* store.tasksList({ filter: { status: ["running"] } })
       assert.strictEqual(page.items.length, 2)
-      yield* Deferred.succeed(gate, undefined)
+      yield* gated.open
       for (const id of ids) yield* eventually(statusIs(store, id, "succeeded"), id)
-      assert.strictEqual(peak, 2)
+      assert.strictEqual(gated.peak(), 2)
     }))
 
   it.scoped("per-queue concurrency, per-name concurrency and per-key concurrency hold", () =>
@@ -685,29 +694,16 @@ describe("TaskWorker", () => {
   it.scoped("prefetch: claims ahead of free slots, runs at most concurrency at once", () =>
     Effect.gen(function*() {
       const store = yield* MemoryStore.make
-      const gate = yield* Deferred.make<void>()
-      let active = 0
-      let peak = 0
-      const Gated = Task.make("gated", { payload: Schema.Number, success: Schema.Number, failure: Schema.Void })
+      const gated = yield* makeGated
       const ids = yield* Effect.forEach(
         [1, 2, 3, 4, 5, 6, 7, 8],
         (n) => Effect.map(insert(store, Gated, n), (t) => t.id)
       )
-      const worker = yield* startWorker(store, [
-        TaskHandlers.handler(Gated, (n) =>
-          Effect.acquireUseRelease(
-            Effect.sync(() => {
-              active++
-              peak = Math.max(peak, active)
-            }),
-            () => Effect.as(Deferred.await(gate), n),
-            () => Effect.sync(() => active--)
-          ))
-      ], { concurrency: 2, prefetch: 3 })
-      yield* eventually(Effect.sync(() => active === 2), "two running")
+      const worker = yield* startWorker(store, [gated.handler], { concurrency: 2, prefetch: 3 })
+      yield* eventually(Effect.sync(() => gated.active() === 2), "two running")
       yield* eventually(Effect.map(worker.stats, (stats) => stats.claimed === 5), "three prefetched")
       for (let i = 0; i < 200; i++) yield* Effect.yieldNow()
-      assert.strictEqual(active, 2)
+      assert.strictEqual(gated.active(), 2)
       // held: two running and three waiting, all leased to this worker
       const running = yield* store.tasksList({ filter: { status: ["running"] } })
       assert.strictEqual(running.items.length, 5)
@@ -717,9 +713,9 @@ describe("TaskWorker", () => {
       yield* TestClock.adjust("20 seconds")
       yield* TestClock.adjust("20 seconds")
       assert.deepStrictEqual(yield* store.tasksRescue({}), [])
-      yield* Deferred.succeed(gate, undefined)
+      yield* gated.open
       for (const id of ids) yield* eventually(statusIs(store, id, "succeeded"), id)
-      assert.strictEqual(peak, 2)
+      assert.strictEqual(gated.peak(), 2)
       assert.strictEqual((yield* worker.stats).succeeded, 8)
     }))
 
