@@ -869,6 +869,43 @@ export const taskStoreSuite = (
           yield* Fiber.join(waiter)
         }))
 
+      it.scoped("a batch of one worker and one result refuses what that worker does not hold", () =>
+        Effect.gen(function*() {
+          const store = yield* makeStore()
+          const [a, b, other, pending] = yield* insertMany(store, [
+            { name: "a", payload: 0 },
+            { name: "b", payload: 0 },
+            { name: "other", payload: 0 },
+            { name: "p", payload: 0 }
+          ])
+          yield* claimTask(store, a!, "w1")
+          yield* claimTask(store, b!, "w1")
+          yield* claimTask(store, other!, "w2")
+          const outcomes = yield* store.tasksComplete({
+            items: [a!, other!, pending!, { id: "unknown" }, b!, a!].map(({ id }) => ({
+              id,
+              workerId: "w1",
+              result: undefined
+            }))
+          })
+          assert.deepStrictEqual(outcomes, [
+            "settled",
+            "lease-lost",
+            "lease-lost",
+            "lease-lost",
+            "settled",
+            "lease-lost"
+          ])
+          for (const task of [a!, b!]) {
+            const done = yield* get(store, task.id)
+            assert.strictEqual(done.status, "succeeded")
+            assert.isNull(done.result)
+            assert.isNull(done.leaseOwner)
+          }
+          assert.strictEqual((yield* get(store, other!.id)).leaseOwner, "w2")
+          assert.strictEqual((yield* get(store, pending!.id)).status, "pending")
+        }))
+
       it.scoped("a batch of many completions", () =>
         Effect.gen(function*() {
           const store = yield* makeStore()

@@ -36,6 +36,7 @@ import { migrate, validSchemaName } from "./pgMigrations.js"
 import type { SettledRow } from "./pgSql.js"
 import { claimedRow, makeQueries, tablesOf } from "./pgSql.js"
 import {
+  completionResults,
   decodeCursor,
   encodeCursor,
   encodeJson,
@@ -563,7 +564,7 @@ export const make = (
     const settleMany = <I extends { readonly id: string; readonly workerId: string }>(
       operation: string,
       items: ReadonlyArray<I>,
-      encode: (item: I) => object,
+      encode: (item: I) => unknown,
       run: (json: string, now: number) => Effect.Effect<ReadonlyArray<SettledRow>, SqlError.SqlError>,
       eventOf: (item: I, row: SettledRow, now: number) => WireEvent
     ): Effect.Effect<ReadonlyArray<TaskStore.TaskStore.BatchOutcome>, StoreError> =>
@@ -581,16 +582,14 @@ export const make = (
       })
 
     const tasksComplete: Service["tasksComplete"] = ({ items }) => {
-      const results = new Map<string, string>()
+      const { results, same } = completionResults(items)
       return settleMany(
         "tasksComplete",
         items,
-        (item) => {
-          const result = encodeJson(item.result)
-          results.set(item.id, result)
-          return { i: item.id, w: item.workerId, r: result }
-        },
-        (items, now) => q.completeMany({ items, now }),
+        same ? (item) => item.id : (item) => ({ i: item.id, w: item.workerId, r: results.get(item.id)! }),
+        same
+          ? (ids, now) => q.completeSame({ ids, workerId: items[0]!.workerId, result: results.get(items[0]!.id)!, now })
+          : (items, now) => q.completeMany({ items, now }),
         (item, row, now) => ({
           type: "succeeded",
           taskId: row.id,

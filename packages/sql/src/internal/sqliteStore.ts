@@ -29,6 +29,7 @@ import type { SettledRow } from "./sqliteSql.js"
 import { idChunk, insertChunk, makeQueries } from "./sqliteSql.js"
 import type { NewTaskColumns } from "./taskRow.js"
 import {
+  completionResults,
   decodeCursor,
   encodeCursor,
   encodeJson,
@@ -412,16 +413,7 @@ export const make = (
     })
 
     const tasksComplete: Service["tasksComplete"] = ({ items }) => {
-      // the result of the first item of each id; a batch of one worker and one result (tasks
-      // returning nothing, say) takes the cheaper statement
-      const results = new Map<string, string>()
-      let same = true
-      for (const item of items) {
-        if (results.has(item.id)) continue
-        const result = encodeJson(item.result)
-        results.set(item.id, result)
-        same &&= item.workerId === items[0]!.workerId && result === results.get(items[0]!.id)
-      }
+      const { results, same } = completionResults(items)
       return settleMany(
         "tasksComplete",
         items,

@@ -550,6 +550,27 @@ export const failureItems = (): {
 }
 
 /**
+ * The results of a batch of completions as JSON text (of the first item of each id), and
+ * whether the batch has one worker and one result (tasks returning nothing, say): such a batch
+ * takes the cheaper statement that reads ids alone.
+ *
+ * @internal
+ */
+export const completionResults = (
+  items: ReadonlyArray<TaskStore.TaskStore.Completion>
+): { readonly results: Map<string, string>; readonly same: boolean } => {
+  const results = new Map<string, string>()
+  let same = true
+  for (const item of items) {
+    if (results.has(item.id)) continue
+    const result = encodeJson(item.result)
+    results.set(item.id, result)
+    same &&= item.workerId === items[0]!.workerId && result === results.get(items[0]!.id)
+  }
+  return { results, same }
+}
+
+/**
  * A batch of settlements (`tasksComplete`, `tasksFail`) made ready for one statement. Only the
  * first item of each id applies (a row is updated once): `json` is the JSON array of
  * `encode(item)` for those items, in input order, and `outcomes(rows)` gives the outcome of every
