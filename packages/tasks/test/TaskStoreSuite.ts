@@ -1661,6 +1661,113 @@ export const taskStoreSuite = (
           }
         }))
 
+      /** A handoff that accepts tasks named `name`, recording what it was asked and given. */
+      const recordingHandoff = (name: string, workerId = "w1") => {
+        const asked: Array<string> = []
+        const received: Array<TaskRecord | undefined> = []
+        const handoff: TaskStore.TaskStore.Handoff = {
+          workerId,
+          leaseMs: 30_000,
+          accepts: (task) => {
+            asked.push(`${task.name}@${task.queue}`)
+            return task.name === name
+          },
+          receive: (task) => {
+            received.push(task)
+          }
+        }
+        return { handoff, asked, received }
+      }
+
+      it.scoped("awaitWork with a handoff: a lone task submitted while it waits starts claimed by it", () =>
+        Effect.gen(function*() {
+          const store = yield* makeStore()
+          const { asked, handoff, received } = recordingHandoff("x")
+          const waiting = yield* Effect.forkScoped(store.awaitWork({ timeoutMs: 60_000, handoff }))
+          yield* settle
+          const events = yield* collectEvents(store, undefined, 2)
+          const [inserted] = yield* store.tasksInsert({ tasks: [{ name: "x", queue: "q", payload: 1 }] })
+          // a task handed off wakes nobody: the worker that took it ends its own wait
+          yield* settle
+          assert.isFalse(yield* isDone(waiting))
+          yield* Fiber.interrupt(waiting)
+          assert.deepStrictEqual(asked, ["x@q"])
+          assert.strictEqual(received.length, 1)
+          const task = received[0]!
+          assert.strictEqual(task.id, inserted!.task.id)
+          assert.isTrue(inserted!.created)
+          assert.strictEqual(inserted!.task.status, "running")
+          for (const record of [task, yield* get(store, task.id)]) {
+            assert.strictEqual(record.status, "running")
+            assert.strictEqual(record.attempt, 1)
+            assert.strictEqual(record.leaseOwner, "w1")
+            assert.strictEqual(record.leaseExpiresAt?.getTime(), T0 + 30_000)
+            assert.strictEqual(record.startedAt?.getTime(), T0)
+            assert.strictEqual(record.payload, 1)
+          }
+          // nobody claims it again
+          assert.deepStrictEqual(yield* store.tasksClaim({ workerId: "w2", limit: 10, leaseMs: 1000 }), [])
+          const published = yield* Fiber.join(events)
+          assert.deepStrictEqual(published.map((e) => [e.type, e.taskId, e.status, e.attempt]), [
+            ["submitted", task.id, "pending", 0],
+            ["started", task.id, "running", 1]
+          ])
+          // the lease is the worker's as after a claim: it completes the task
+          yield* store.taskComplete({ id: task.id, workerId: "w1", result: 2 })
+          assert.strictEqual((yield* get(store, task.id)).status, "succeeded")
+        }))
+
+      it.scoped("a handoff takes one lone due task it accepts, and only while the wait lasts", () =>
+        Effect.gen(function*() {
+          const store = yield* makeStore()
+          const { asked, handoff, received } = recordingHandoff("x")
+          // not offered: several at once, an idempotency key, a task not due yet; refused: another
+          // name. Each is inserted as usual, and wakes the wait.
+          const batches: ReadonlyArray<ReadonlyArray<NewTask>> = [
+            [{ name: "x", payload: 0 }, { name: "x", payload: 0 }],
+            [{ name: "x", payload: 0, idempotencyKey: "k" }],
+            [{ name: "x", payload: 0, runAt: new Date(T0 + 5000) }],
+            [{ name: "y", payload: 0 }]
+          ]
+          for (const batch of batches) {
+            const waiting = yield* Effect.forkScoped(store.awaitWork({ timeoutMs: 60_000, handoff }))
+            yield* settle
+            for (const task of yield* insertMany(store, batch)) {
+              assert.include(["pending", "scheduled"], (yield* get(store, task.id)).status)
+            }
+            yield* Fiber.join(waiting)
+          }
+          assert.deepStrictEqual(asked, ["y@default"])
+          assert.deepStrictEqual(received, [])
+          // the wait is over: the handoff is no longer asked
+          const later = yield* insert(store, { name: "x", payload: 0 })
+          assert.deepStrictEqual(asked, ["y@default"])
+          assert.strictEqual((yield* get(store, later.id)).status, "pending")
+          // a new wait takes one task, not two
+          const again = yield* Effect.forkScoped(store.awaitWork({ timeoutMs: 60_000, handoff }))
+          yield* settle
+          const first = yield* insert(store, { name: "x", payload: 0 })
+          const second = yield* insert(store, { name: "x", payload: 0 })
+          yield* Fiber.interrupt(again)
+          assert.deepStrictEqual(received.map((task) => task?.id), [first.id])
+          assert.strictEqual((yield* get(store, second.id)).status, "pending")
+        }))
+
+      it.scoped("a handoff takes no task of a paused queue", () =>
+        Effect.gen(function*() {
+          const store = yield* makeStore()
+          yield* store.queuePause({ queue: "default" })
+          const { handoff, received } = recordingHandoff("x")
+          const waiting = yield* Effect.forkScoped(store.awaitWork({ timeoutMs: 60_000, handoff }))
+          yield* settle
+          const task = yield* insert(store, { name: "x", payload: 0 })
+          yield* Fiber.interrupt(waiting)
+          // not handed over (a store may still have asked, and then says so with `undefined`)
+          assert.isTrue(received.every((received) => received === undefined))
+          assert.strictEqual((yield* get(store, task.id)).status, "pending")
+          assert.strictEqual(task.status, "pending")
+        }))
+
       it.scoped("awaitWork times out", () =>
         Effect.gen(function*() {
           const store = yield* makeStore()

@@ -756,6 +756,64 @@ describe("TaskWorker", () => {
       assert.isAtMost(nonEmpty.length, 11, `claim sizes ${nonEmpty.join(",")}`)
     }))
 
+  /** The store, counting the rows its claims return, and keeping the handoffs of its waits. */
+  const watchedStore = (store: Store) => {
+    const claimed: Array<number> = []
+    const handoffs: Array<TaskStore.Handoff> = []
+    const watched: Store = {
+      ...store,
+      tasksClaim: (params) =>
+        Effect.tap(store.tasksClaim(params), (records) => Effect.sync(() => claimed.push(records.length))),
+      awaitWork: (params) =>
+        Effect.suspend(() => {
+          if (params.handoff !== undefined) handoffs.push(params.handoff)
+          return store.awaitWork(params)
+        })
+    }
+    return { watched, claimed, handoffs }
+  }
+
+  it.scoped("an idle worker takes a task submitted in its process as it is inserted, without a claim", () =>
+    Effect.gen(function*() {
+      const store = yield* MemoryStore.make
+      const { claimed, handoffs, watched } = watchedStore(store)
+      const worker = yield* startWorker(watched, [TaskHandlers.handler(Double, (n) => Effect.succeed(n * 2))])
+      yield* eventually(Effect.sync(() => handoffs.length > 0), "the worker waits for work")
+      const task = yield* insert(store, Double, 21)
+      assert.strictEqual(task.status, "running")
+      assert.strictEqual(task.leaseOwner, "w1")
+      yield* eventually(statusIs(store, task.id, "succeeded"), "the task ran")
+      assert.strictEqual((yield* get(store, task.id)).result, 42)
+      assert.isTrue(claimed.every((n) => n === 0), `claims returned ${claimed.join(",")}`)
+      assert.strictEqual((yield* worker.stats).claimed, 1)
+      // the wait that took it ended, and the next one offers again
+      yield* eventually(Effect.sync(() => handoffs.length > 1), "a new wait")
+      const next = yield* insert(store, Double, 1)
+      assert.strictEqual(next.status, "running")
+      yield* eventually(statusIs(store, next.id, "succeeded"), "the second task ran")
+    }))
+
+  it.effect("a task handed over as the worker stops is given back, not stranded", () =>
+    Effect.gen(function*() {
+      const store = yield* MemoryStore.make
+      const { handoffs, watched } = watchedStore(store)
+      const scope = yield* Scope.make()
+      yield* Scope.extend(startWorker(watched, [TaskHandlers.handler(Double, (n) => Effect.succeed(n))]), scope)
+      yield* eventually(Effect.sync(() => handoffs.length > 0), "the worker waits for work")
+      const handoff = handoffs[handoffs.length - 1]!
+      // the store took the offer; the worker stops before the task arrives
+      assert.isTrue(handoff.accepts({ name: Double.name, queue: Double.queue }))
+      const task = yield* insert(store, Double, 1)
+      const held = yield* store.tasksClaim({ workerId: "w1", limit: 1, leaseMs: 30_000 })
+      assert.strictEqual(held[0]!.id, task.id)
+      yield* Scope.close(scope, Exit.void)
+      // a stopped worker declines new offers, and gives back what still arrives
+      assert.isFalse(handoff.accepts({ name: Double.name, queue: Double.queue }))
+      handoff.receive(held[0]!)
+      yield* eventually(statusIs(store, task.id, "pending"), "given back")
+      assert.strictEqual((yield* get(store, task.id)).attempt, 0)
+    }).pipe(Effect.scoped))
+
   it.effect("shutdown releases prefetched tasks at once, before the grace period", () =>
     Effect.gen(function*() {
       const storeScope = yield* Scope.make()

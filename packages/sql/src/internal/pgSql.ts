@@ -138,6 +138,27 @@ export const makeQueries = (client: SqlClient.SqlClient, tables: PgTables) => {
     insert: (rows: ReadonlyArray<NewTaskColumns>) => insertRows(rows),
 
     /**
+     * Inserts a lone task (no idempotency key) claimed by `workerId`: running, attempt 1,
+     * leased; or as usual when its queue is paused. Returns the status inserted.
+     */
+    insertClaimed: (
+      row: NewTaskColumns,
+      claim: { readonly workerId: string; readonly now: number; readonly leaseMs: number }
+    ) =>
+      sql<{ readonly status: string }>`INSERT INTO ${tasks} (${sql.literal(newTaskSetColumns.join(", "))},
+          attempt, started_at, lease_owner, lease_expires_at)
+        SELECT ${row.id}, ${row.name}, ${row.queue}, CASE WHEN p.paused THEN ${row.status} ELSE 'running' END,
+          ${row.priority}::smallint, ${row.payload}::jsonb, ${row.max_attempts}::integer, ${row.retry}::jsonb,
+          ${row.timeout_ms}::bigint, ${row.soft_timeout_ms}::bigint, ${row.run_at}::bigint, ${row.created_at}::bigint,
+          ${row.updated_at}::bigint, ${row.idempotency_key}, ${row.parent_id}, ${row.tags}::jsonb,
+          CASE WHEN p.paused THEN 0 ELSE 1 END,
+          CASE WHEN p.paused THEN NULL ELSE ${claim.now}::bigint END,
+          CASE WHEN p.paused THEN NULL ELSE ${claim.workerId} END,
+          CASE WHEN p.paused THEN NULL ELSE ${claim.now + claim.leaseMs}::bigint END
+        FROM (SELECT EXISTS (SELECT 1 FROM ${paused} WHERE queue = ${row.queue}) AS paused) p
+        RETURNING status`,
+
+    /**
      * The tasks holding one of these (name, key) pairs, unfinished ones last, then oldest first
      * (so that, read in order, the last row of a pair is the one to report).
      */

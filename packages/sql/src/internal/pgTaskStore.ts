@@ -36,6 +36,7 @@ import { migrate, validSchemaName } from "./pgMigrations.js"
 import type { SettledRow } from "./pgSql.js"
 import { claimedRow, makeQueries, tablesOf } from "./pgSql.js"
 import {
+  claimedAtInsert,
   completionResults,
   decodeCursor,
   encodeCursor,
@@ -416,7 +417,48 @@ export const make = (
 
     // --- tasks ----------------------------------------------------------------------------------
 
+    /** The handoffs of the `awaitWork` calls waiting (see `TaskStore.awaitWork`). */
+    const handoffs = new Set<TaskStore.TaskStore.Handoff>()
+
+    /**
+     * A lone task taken by a waiting worker of this process: inserted claimed by it in one
+     * statement (unless its queue is paused), then handed to it. Wakes nobody when claimed.
+     */
+    const insertHandedOff = (
+      handoff: TaskStore.TaskStore.Handoff,
+      input: TaskRecord.NewTask,
+      now: number
+    ): Effect.Effect<ReadonlyArray<TaskStore.TaskStore.Inserted>, StoreError> => {
+      let handed: TaskRecord.TaskRecord | undefined
+      return Effect.gen(function*() {
+        const row = yield* Effect.try({
+          try: () => newTaskColumns(input, now),
+          catch: (cause) => new TaskStoreError({ operation: "tasksInsert", message: String(cause), cause })
+        })
+        const record = recordFromColumns(row)
+        if (Either.isLeft(record)) return yield* storeError("tasksInsert")(record.left)
+        const [inserted] = yield* query(
+          "tasksInsert",
+          q.insertClaimed(row, { workerId: handoff.workerId, now, leaseMs: handoff.leaseMs })
+        )
+        if (inserted?.status !== "running") {
+          yield* publish([event("submitted", record.right)])
+          yield* signalWork
+          return [{ task: record.right, created: true }]
+        }
+        handed = claimedAtInsert(record.right, handoff, now)
+        yield* publish([event("submitted", record.right), event("started", handed)])
+        return [{ task: handed, created: true }]
+      }).pipe(Effect.ensuring(Effect.sync(() => handoff.receive(handed))))
+    }
+
     const tasksInsert: Service["tasksInsert"] = ({ tasks: inputs }) =>
+      handoffs.size === 0 ? insertMany(inputs) : Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const handoff = TaskStoreModule.takeHandoff(handoffs, inputs, now)
+        return handoff === undefined ? insertMany(inputs) : insertHandedOff(handoff, inputs[0]!, now)
+      })
+
+    const insertMany = (inputs: ReadonlyArray<TaskRecord.NewTask>) =>
       Effect.gen(function*() {
         if (inputs.length === 0) return []
         const now = yield* Clock.currentTimeMillis
@@ -852,7 +894,13 @@ export const make = (
         (rows) => rows.map((row) => ({ queue: row.queue, paused: row.paused }))
       )
 
-    const awaitWork: Service["awaitWork"] = ({ timeoutMs }) =>
+    const awaitWork: Service["awaitWork"] = ({ handoff, timeoutMs }) =>
+      handoff === undefined ? waitForWork(timeoutMs) : Effect.suspend(() => {
+        handoffs.add(handoff)
+        return Effect.ensuring(waitForWork(timeoutMs), Effect.sync(() => handoffs.delete(handoff)))
+      })
+
+    const waitForWork = (timeoutMs: number) =>
       Effect.gen(function*() {
         const signal = yield* Ref.get(wakeUp)
         const now = yield* Clock.currentTimeMillis

@@ -117,6 +117,30 @@ export const makeQueries = (client: SqlClient.SqlClient, tables: SqliteTables) =
     }
     return text
   }
+  // The INSERT of a lone task claimed at once by a waiting worker (a handoff), unless its queue
+  // is paused: then it is inserted as usual. Returns the status it was inserted with.
+  const claimedInsertStatement = `INSERT INTO "${tables.tasks}" (${taskColumns.join(", ")})
+    SELECT ${
+    taskColumns.map((column) => {
+      switch (column) {
+        case "status":
+          return "CASE WHEN p.paused THEN ? ELSE 'running' END"
+        case "attempt":
+          return "CASE WHEN p.paused THEN 0 ELSE 1 END"
+        case "started_at":
+        case "lease_owner":
+        case "lease_expires_at":
+          return "CASE WHEN p.paused THEN NULL ELSE ? END"
+        case "cancel_requested":
+        case "progress":
+          return "0"
+        default:
+          return (newTaskSetColumns as ReadonlyArray<string>).includes(column) ? "?" : "NULL"
+      }
+    }).join(", ")
+  }
+    FROM (SELECT EXISTS (SELECT 1 FROM "${tables.paused}" WHERE queue = ?) AS paused) AS p
+    RETURNING status`
   const unfinished = sql.literal("status NOT IN ('succeeded', 'failed', 'dead', 'cancelled', 'timed-out')")
 
   const filterClauses = (filter: TaskStore.TaskStore.Filter | undefined): Array<Fragment> => {
@@ -144,6 +168,27 @@ export const makeQueries = (client: SqlClient.SqlClient, tables: SqliteTables) =
       const params: Array<unknown> = []
       for (const row of rows) for (const column of newTaskSetColumns) params.push(row[column])
       return sql.unsafe<{ readonly id: string }>(insertStatement(rows.length, returning), params)
+    },
+
+    /**
+     * Inserts a lone task claimed by `workerId` (running, attempt 1, leased), or as usual when
+     * its queue is paused. Returns the status inserted.
+     */
+    insertClaimed: (
+      row: NewTaskColumns,
+      claim: { readonly workerId: string; readonly now: number; readonly leaseMs: number }
+    ): Effect.Effect<ReadonlyArray<{ readonly status: string }>, SqlError> => {
+      const params: Array<unknown> = []
+      for (const column of taskColumns) {
+        if (column === "started_at") params.push(claim.now)
+        else if (column === "lease_owner") params.push(claim.workerId)
+        else if (column === "lease_expires_at") params.push(claim.now + claim.leaseMs)
+        else if ((newTaskSetColumns as ReadonlyArray<string>).includes(column)) {
+          params.push(row[column as keyof NewTaskColumns])
+        }
+      }
+      params.push(row.queue)
+      return sql.unsafe<{ readonly status: string }>(claimedInsertStatement, params)
     },
 
     /** Unfinished tasks holding one of these (name, key) pairs. */

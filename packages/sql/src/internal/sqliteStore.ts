@@ -29,6 +29,7 @@ import type { SettledRow } from "./sqliteSql.js"
 import { idChunk, insertChunk, makeQueries } from "./sqliteSql.js"
 import type { NewTaskColumns } from "./taskRow.js"
 import {
+  claimedAtInsert,
   completionResults,
   decodeCursor,
   encodeCursor,
@@ -219,7 +220,47 @@ export const make = (
       return out
     }
 
+    /** The handoffs of the `awaitWork` calls waiting (see `TaskStore.awaitWork`). */
+    const handoffs = new Set<TaskStore.TaskStore.Handoff>()
+
+    /**
+     * A lone task taken by a waiting worker: inserted claimed by it in one statement (unless its
+     * queue is paused), then handed to it. Wakes nobody else when claimed.
+     */
+    const insertHandedOff = (
+      handoff: TaskStore.TaskStore.Handoff,
+      input: TaskRecord.NewTask
+    ): Effect.Effect<ReadonlyArray<TaskStore.TaskStore.Inserted>, TaskStore.TaskStoreError> => {
+      let handed: TaskRecord.TaskRecord | undefined
+      return write("tasksInsert", (now, effects) =>
+        Effect.gen(function*() {
+          let row: NewTaskColumns
+          try {
+            row = newTaskColumns(input, now)
+          } catch (error) {
+            return yield* failPlain(storeError("tasksInsert")(error))
+          }
+          const record = recordFromColumns(row)
+          if (Either.isLeft(record)) return yield* failPlain(storeError("tasksInsert")(record.left))
+          const [inserted] = yield* q.insertClaimed(row, { workerId: handoff.workerId, now, leaseMs: handoff.leaseMs })
+          effects.events.push(event("submitted", record.right))
+          if (inserted?.status !== "running") {
+            effects.wake = true
+            return [{ task: record.right, created: true }]
+          }
+          handed = claimedAtInsert(record.right, handoff, now)
+          effects.events.push(event("started", handed))
+          return [{ task: handed, created: true }]
+        }), false).pipe(Effect.ensuring(Effect.sync(() => handoff.receive(handed))))
+    }
+
     const tasksInsert: Service["tasksInsert"] = ({ tasks }) =>
+      handoffs.size === 0 ? insertMany(tasks) : Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const handoff = TaskStore.takeHandoff(handoffs, tasks, now)
+        return handoff === undefined ? insertMany(tasks) : insertHandedOff(handoff, tasks[0]!)
+      })
+
+    const insertMany = (tasks: ReadonlyArray<TaskRecord.NewTask>) =>
       write("tasksInsert", (now, effects) =>
         Effect.gen(function*() {
           if (tasks.length === 0) return []
@@ -754,7 +795,13 @@ export const make = (
       })
     )
 
-    const awaitWork: Service["awaitWork"] = ({ timeoutMs }) =>
+    const awaitWork: Service["awaitWork"] = ({ handoff, timeoutMs }) =>
+      handoff === undefined ? waitForWork(timeoutMs) : Effect.suspend(() => {
+        handoffs.add(handoff)
+        return Effect.ensuring(waitForWork(timeoutMs), Effect.sync(() => handoffs.delete(handoff)))
+      })
+
+    const waitForWork = (timeoutMs: number) =>
       Effect.gen(function*() {
         const seen = signals
         const clock = yield* Effect.clock

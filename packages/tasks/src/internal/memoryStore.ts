@@ -6,6 +6,7 @@ import { makeId } from "../TaskRecord.js"
 import type { TaskStatus } from "../TaskStatus.js"
 import * as Status from "../TaskStatus.js"
 import type { TaskStore } from "../TaskStore.js"
+import { takeHandoff } from "../TaskStore.js"
 import {
   compareClaimOrder,
   failEventType,
@@ -182,8 +183,26 @@ export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(funct
       ...fields
     }))
 
-  const tasksInsert: Service["tasksInsert"] = ({ tasks: inputs }) =>
-    atomically((now, events) => {
+  /** The handoffs of the `awaitWork` calls waiting. */
+  const handoffs = new Set<TaskStore.Handoff>()
+
+  /** A claimable task as claimed by `workerId` now. */
+  const claimed = (task: TaskRecord, workerId: string, leaseMs: number, now: number): TaskRecord => ({
+    ...task,
+    status: "running",
+    attempt: task.attempt + 1,
+    startedAt: new Date(now),
+    finishedAt: null,
+    leaseOwner: workerId,
+    leaseExpiresAt: new Date(now + leaseMs),
+    cancelRequested: false,
+    updatedAt: new Date(now)
+  })
+
+  const tasksInsert: Service["tasksInsert"] = ({ tasks: inputs }) => {
+    // set by the insert when a waiting worker takes the lone new task (`awaitWork`)
+    let handedOff: { readonly handoff: TaskStore.Handoff; task: TaskRecord | undefined } | undefined
+    return atomically((now, events) => {
       const results: Array<TaskStore.Inserted> = []
       const fresh: Array<TaskRecord> = []
       const ids = new Set<string>()
@@ -210,13 +229,26 @@ export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(funct
         fresh.push(task)
         results.push({ task, created: true })
       }
+      const handoff = fresh.length === 1 && !paused.has(fresh[0]!.queue)
+        ? takeHandoff(handoffs, inputs, now)
+        : undefined
+      if (handoff !== undefined) {
+        const task = claimed(fresh[0]!, handoff.workerId, handoff.leaseMs, now)
+        put(task)
+        events.push(event("submitted", fresh[0]!), event("started", task))
+        handedOff = { handoff, task }
+        return Either.right([{ task, created: true }])
+      }
       for (const task of fresh) {
         put(task)
         events.push(event("submitted", task))
       }
       if (fresh.length > 0) signal()
       return Either.right(results)
-    })
+    }).pipe(
+      Effect.ensuring(Effect.sync(() => handedOff?.handoff.receive(handedOff.task)))
+    )
+  }
 
   const tasksClaim: Service["tasksClaim"] = ({ leaseMs, limit, names, queues, workerId }) =>
     atomically((now, events) => {
@@ -241,24 +273,14 @@ export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(funct
         chosen.splice(lo, 0, task)
         if (chosen.length > limit) chosen.pop()
       }
-      const claimed: Array<TaskRecord> = []
+      const taken: Array<TaskRecord> = []
       for (const task of chosen) {
-        const next: TaskRecord = {
-          ...task,
-          status: "running",
-          attempt: task.attempt + 1,
-          startedAt: new Date(now),
-          finishedAt: null,
-          leaseOwner: workerId,
-          leaseExpiresAt: new Date(now + leaseMs),
-          cancelRequested: false,
-          updatedAt: new Date(now)
-        }
+        const next = claimed(task, workerId, leaseMs, now)
         put(next)
-        claimed.push(next)
+        taken.push(next)
         events.push(event("started", next))
       }
-      return Either.right(claimed)
+      return Either.right(taken)
     })
 
   const tasksHeartbeat: Service["tasksHeartbeat"] = ({ ids, leaseMs, workerId }) =>
@@ -643,7 +665,7 @@ export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(funct
       return [...queues].sort().map((queue) => ({ queue, paused: paused.has(queue) }))
     })
 
-  const awaitWork: Service["awaitWork"] = ({ timeoutMs }) =>
+  const awaitWork: Service["awaitWork"] = ({ handoff, timeoutMs }) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) => {
       // Wake up when the next scheduled task falls due, if that comes before the timeout.
       let wait = Math.max(0, timeoutMs)
@@ -651,7 +673,10 @@ export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(funct
         const due = tasks.get(id)!.runAt.getTime() - now
         if (due > 0 && due < wait) wait = due
       }
-      return Deferred.await(wakeUp).pipe(Effect.timeoutOption(wait), Effect.asVoid)
+      const waiting = Deferred.await(wakeUp).pipe(Effect.timeoutOption(wait), Effect.asVoid)
+      if (handoff === undefined) return waiting
+      handoffs.add(handoff)
+      return Effect.ensuring(waiting, Effect.sync(() => handoffs.delete(handoff)))
     })
 
   const service: Service = {

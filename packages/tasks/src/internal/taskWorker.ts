@@ -300,6 +300,7 @@ export const make = (
     const tasksScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
 
     const names = handlers.names
+    const handled = new Set(names)
     const limits = new Map<string, Apply>()
     for (const [name, l] of Object.entries(options.limits ?? {})) {
       limits.set(name, yield* makeLimits(name, l))
@@ -784,6 +785,46 @@ export const make = (
       }).pipe(Effect.uninterruptible)
 
     /**
+     * The offer of an idle wait to take a task the moment this process submits it (see
+     * `TaskStore.awaitWork`): one task, into a slot free now, and only while the wait lasts. The
+     * task arrives claimed and runs at once; the wait then ends, so that the next wait offers
+     * again. A task that arrives after the wait ended (the store had taken the offer) is still
+     * run, or given back when the worker is stopping.
+     */
+    const makeHandoff = (): TaskStore.Handoff => {
+      let open = true
+      return {
+        workerId,
+        leaseMs: config.leaseMs,
+        accepts: ({ name, queue }) => {
+          if (!open || stopping || active >= concurrency || !handled.has(name)) return false
+          const group = groupOf(queue)
+          if (group === undefined || group.active >= group.limit) return false
+          open = false
+          return true
+        },
+        receive: (record) => {
+          if (record === undefined) return
+          counts.claimed++
+          Metrics.claimedTotal.unsafeUpdate(1, fiberLabels)
+          if (stopping) {
+            releasable.push(record.id)
+            return runAside(release)
+          }
+          const group = groupOf(record.queue)!
+          const entry = hold(record, group)
+          if (active < concurrency && group.active < group.limit) launch(entry)
+          else group.prefetched.push(entry)
+          wake()
+        }
+      }
+    }
+
+    /** The group that claims from `queue`, if any. */
+    const groupOf = (queue: string): Group | undefined =>
+      groups.find((group) => group.queues === undefined || group.queues.includes(queue))
+
+    /**
      * Waits for a wake-up, or for claimable work when there was room to claim, whichever comes
      * first. One callback serves both: the store's wait runs in a fiber of its own, interrupted
      * in the background when the wake-up comes first. (`Effect.raceFirst` forks both sides and
@@ -800,7 +841,7 @@ export const make = (
           return resume(Effect.void)
         }
         let done = false
-        const storeWait = Runtime.runFork(runtime)(store.awaitWork({ timeoutMs }))
+        const storeWait = Runtime.runFork(runtime)(store.awaitWork({ timeoutMs, handoff: makeHandoff() }))
         const finish = () => {
           if (done) return
           done = true
