@@ -14,6 +14,7 @@
 // one process, untimed warm-up of 2,000 jobs, bulk enqueue in chunks of 1,000, drain timed from
 // worker start until the store confirms every job done, idle latency from just before the
 // enqueue call to the handler's first line with random 20–520 ms gaps.
+import { readFileSync } from "node:fs"
 import { performance } from "node:perf_hooks"
 import pg from "pg"
 
@@ -138,10 +139,30 @@ export const makeLatencyProbe = () => {
 
 /** Times `body` and returns `{ seconds, perSecond }` for `jobs` jobs. */
 export const timed = async (jobs, body) => {
+  const cpuBefore = process.cpuUsage()
+  const machineBefore = machineCpuSeconds()
   const start = performance.now()
   await body()
   const seconds = (performance.now() - start) / 1000
-  return { seconds, perSecond: jobs / seconds }
+  const cpu = process.cpuUsage(cpuBefore)
+  // this process's CPU time, and every core's busy time (the database's included)
+  return {
+    seconds,
+    perSecond: jobs / seconds,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    machineCpuSeconds: machineCpuSeconds() - machineBefore
+  }
+}
+
+/** The busy time of every core so far, in seconds (from /proc/stat; 0 where it is missing). */
+export const machineCpuSeconds = () => {
+  try {
+    const fields = readFileSync("/proc/stat", "utf8").split("\n", 1)[0].trim().split(/\s+/).slice(1).map(Number)
+    // user nice system idle iowait irq softirq steal: busy is all but idle and iowait
+    return fields.slice(0, 8).reduce((sum, n, i) => (i === 3 || i === 4 ? sum : sum + n), 0) / 100
+  } catch {
+    return 0
+  }
 }
 
 /** A pg client on PG_URL, or Unavailable. */

@@ -27,7 +27,7 @@ import { PgTaskStore, SqliteTaskStore } from "@spindle/sql"
 import { Task, TaskClient, TaskHandlers, TaskStore, TaskWorker } from "@spindle/tasks"
 import type { Context, Scope } from "effect"
 import { Cause, Duration, Effect, Exit, Layer, Redacted, Schedule, Schema } from "effect"
-import { rmSync, writeFileSync } from "node:fs"
+import { readFileSync, rmSync, writeFileSync } from "node:fs"
 import { Session } from "node:inspector/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -171,13 +171,16 @@ interface CallStats {
 }
 
 const callStats = new Map<string, CallStats>()
+/** Every call of the measured drain, with `BENCH_STORE_CALLS=timeline`: method, start, end (ms), rows. */
+const callTimeline: Array<readonly [string, number, number, number]> = []
 
 /**
  * With `BENCH_STORE_CALLS=1`, the worker's store counts its calls per method (how many, rows
  * returned, time inside), and the measured drain prints them per task on stderr.
  */
 const countingStore = (store: TaskStore.TaskStore["Type"]): TaskStore.TaskStore["Type"] => {
-  if (process.env.BENCH_STORE_CALLS !== "1") return store
+  const mode = process.env.BENCH_STORE_CALLS
+  if (mode !== "1" && mode !== "timeline") return store
   const wrapped: Record<string, unknown> = { ...store }
   for (const [key, value] of Object.entries(store)) {
     if (typeof value !== "function") continue
@@ -190,8 +193,10 @@ const countingStore = (store: TaskStore.TaskStore["Type"]): TaskStore.TaskStore[
             const entry = callStats.get(key) ?? { calls: 0, rows: 0, ms: 0 }
             entry.calls++
             entry.rows += Array.isArray(result) ? result.length : 1
-            entry.ms += performance.now() - start
+            const end = performance.now()
+            entry.ms += end - start
             callStats.set(key, entry)
+            if (mode === "timeline") callTimeline.push([key, start, end, Array.isArray(result) ? result.length : 1])
           }))
       })
     }
@@ -201,7 +206,15 @@ const countingStore = (store: TaskStore.TaskStore["Type"]): TaskStore.TaskStore[
 
 const reportCalls = (jobs: number) =>
   Effect.sync(() => {
-    if (process.env.BENCH_STORE_CALLS !== "1") return
+    const mode = process.env.BENCH_STORE_CALLS
+    if (mode !== "1" && mode !== "timeline") return
+    if (mode === "timeline" && callTimeline.length > 0) {
+      const t0 = callTimeline[0]![1]
+      const rows = callTimeline.map(([key, start, end, n]) =>
+        `  ${(start - t0).toFixed(1).padStart(8)} ${(end - t0).toFixed(1).padStart(8)} ${key.padEnd(16)} ${n}`
+      )
+      process.stderr.write(`store calls of the measured drain, in order (start, end ms):\n${rows.join("\n")}\n`)
+    }
     const lines = [...callStats].sort((a, b) => b[1].ms - a[1].ms).map(([key, s]) =>
       `  ${key.padEnd(16)} ${(s.calls / jobs).toFixed(3)} calls/task, ${
         (s.rows / Math.max(1, s.calls)).toFixed(1)
@@ -256,6 +269,18 @@ const profiled = <A, E, R>(body: Effect.Effect<A, E, R>): Effect.Effect<A, E, R>
   )
 }
 
+/** The busy time of every core so far, in seconds (from /proc/stat; 0 where it is missing). */
+const machineCpuSeconds = (): number => {
+  try {
+    const fields = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!.trim().split(/\s+/).slice(1).map(Number)
+    // user nice system idle iowait irq softirq steal: busy is all but idle and iowait
+    const busy = fields.slice(0, 8).reduce((sum, n, i) => (i === 3 || i === 4 ? sum : sum + n), 0)
+    return busy / 100
+  } catch {
+    return 0
+  }
+}
+
 /**
  * Starts a worker, waits until the handler ran `total` times in all and the store confirms
  * `total` succeeded tasks, and returns the time from worker start to that confirmation
@@ -292,13 +317,17 @@ const modes = (kind: SpindleStoreKind) => ({
         yield* drainWith(ctx, WARMUP_JOBS, WARMUP_JOBS, concurrency)
         yield* enqueue(ctx.client, jobs)
         callStats.clear()
+        callTimeline.length = 0
         const cpuBefore = process.cpuUsage()
+        const machineBefore = machineCpuSeconds()
         const result = yield* profiled(drainWith(ctx, jobs, WARMUP_JOBS + jobs, concurrency))
         const cpu = process.cpuUsage(cpuBefore)
+        const machine = machineCpuSeconds() - machineBefore
         yield* reportCalls(jobs)
         // CPU time of this process during the drain: on a shared machine, `cpuSeconds` well below
-        // `seconds` means the process waited (for the database or for a core)
-        return { ...result, cpuSeconds: (cpu.user + cpu.system) / 1e6 }
+        // `seconds` means the process waited (for the database or for a core); `machineCpuSeconds`
+        // is every core's busy time (this process, the database, anything else running)
+        return { ...result, cpuSeconds: (cpu.user + cpu.system) / 1e6, machineCpuSeconds: machine }
       })),
 
   latency: ({ concurrency, jobs: samples }: { readonly jobs: number; readonly concurrency: number }) =>

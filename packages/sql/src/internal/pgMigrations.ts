@@ -80,6 +80,28 @@ const migrations = (schema: string): Record<string, Effect.Effect<void, unknown,
             paused_at BIGINT NOT NULL
           )`
         ].join(";\n")
+      ).withoutTransform),
+    // The claim's choice of rows, as a function whose planner settings keep the plan it was
+    // written for: a walk of the claim index in claim order that stops after `p_limit` rows.
+    // A table never analyzed (a fresh schema, or a bulk load autovacuum has not seen yet) has
+    // no statistics, the planner then expects a handful of claimable rows and prefers a bitmap
+    // scan and a sort of every claimable row: the claim of 512 of 20,000 pending tasks took 13 ms
+    // instead of 4. The function's plan is cached per connection.
+    "0002_claimable_tasks": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      sql.unsafe(
+        `CREATE FUNCTION ${q("claimable_tasks")}(p_now BIGINT, p_limit INTEGER, p_queues TEXT[], p_names TEXT[])
+          RETURNS SETOF tid LANGUAGE plpgsql VOLATILE
+          SET enable_sort = off SET enable_bitmapscan = off
+          AS $fn$ BEGIN
+            RETURN QUERY SELECT c.ctid FROM ${q("tasks")} c
+              WHERE c.status IN ('pending', 'scheduled') AND c.run_at <= p_now
+                AND COALESCE(c.queue <> ALL (ARRAY(SELECT queue FROM ${q("paused_queues")})), TRUE)
+                AND (p_queues IS NULL OR c.queue = ANY(p_queues))
+                AND (p_names IS NULL OR c.name = ANY(p_names))
+              ORDER BY c.priority, c.run_at, c.id
+              LIMIT p_limit
+              FOR UPDATE OF c SKIP LOCKED;
+          END $fn$`
       ).withoutTransform)
   }
 }

@@ -19,13 +19,16 @@ export interface PgTables {
   readonly tasks: string
   readonly logs: string
   readonly paused: string
+  /** The claim's function of rows to take (see `claim`). */
+  readonly claimable: string
 }
 
 /** @internal */
 export const tablesOf = (schema: string): PgTables => ({
   tasks: `${schema}.tasks`,
   logs: `${schema}.task_logs`,
-  paused: `${schema}.paused_queues`
+  paused: `${schema}.paused_queues`,
+  claimable: `${schema}.claimable_tasks`
 })
 
 type Rows = Effect.Effect<ReadonlyArray<Record<string, unknown>>, SqlError>
@@ -69,6 +72,7 @@ export const makeQueries = (client: SqlClient.SqlClient, tables: PgTables) => {
   const tasks = sql(tables.tasks)
   const logs = sql(tables.logs)
   const paused = sql(tables.paused)
+  const claimable = sql(tables.claimable)
 
   const sortExpression = {
     createdAt: sql`created_at`,
@@ -168,18 +172,15 @@ export const makeQueries = (client: SqlClient.SqlClient, tables: PgTables) => {
           ON t.name = k.name AND t.idempotency_key = k.key
         ORDER BY (t.${sql.literal(unfinished)}) ASC, t.created_at ASC, t.id ASC`,
 
-    // The paused queues are read once (an InitPlan), so the claim walks the partial index in
-    // claim order and stops after `limit` rows (an anti-join would sort every claimable row).
-    // The COALESCE hides the filter from the row estimator: `queue <> ALL (<unknown array>)`
-    // is estimated from the queues' distinct count (close to no rows with one queue), and the
-    // planner then prefers a bitmap scan and a sort of every claimable row (EXPLAIN ANALYZE
-    // with 20,000 pending and 200,000 finished rows: 9-80 ms instead of 0.1 ms). The rows
-    // selected come as an array of their physical addresses (another InitPlan), so the UPDATE
-    // reads them by a TID scan: joined to a CTE instead, the planner hashed the whole table for
-    // 512 rows (EXPLAIN ANALYZE with 22,000 rows: 12 ms instead of 6 ms), and by primary key it
-    // spent a third of the statement finding them again (2.2 of 6.3 ms). A locked row keeps its
-    // address until the statement updates it; the status is checked again all the same. The
-    // rows come back in no order, without the columns the claim set (see `claimedRow`).
+    // The rows are chosen by the schema's `claimable_tasks` function (migration 0002): a walk
+    // of the claim index in claim order, skipping paused queues and locked rows, that stops after
+    // `limit` rows, whatever the table's statistics say. They come as an array of their physical
+    // addresses (an InitPlan), so the UPDATE reads them by a TID scan: joined to a CTE instead,
+    // the planner hashed the whole table for 512 rows (EXPLAIN ANALYZE with 22,000 rows: 12 ms
+    // instead of 6 ms), and by primary key it spent a third of the statement finding them again
+    // (2.2 of 6.3 ms). A locked row keeps its address until the statement updates it; the status
+    // is checked again all the same. The rows come back in no order, without the columns the
+    // claim set (see `claimedRow`).
     claim: (params: {
       readonly workerId: string
       readonly now: number
@@ -192,16 +193,9 @@ export const makeQueries = (client: SqlClient.SqlClient, tables: PgTables) => {
           status = 'running', attempt = attempt + 1, started_at = ${params.now}, finished_at = NULL,
           lease_owner = ${params.workerId}, lease_expires_at = ${params.now + params.leaseMs},
           cancel_requested = FALSE, updated_at = ${params.now}
-        WHERE ctid = ANY(ARRAY(
-          SELECT c.ctid FROM ${tasks} c
-          WHERE c.status IN ('pending', 'scheduled') AND c.run_at <= ${params.now}
-            AND COALESCE(c.queue <> ALL (ARRAY(SELECT queue FROM ${paused})), TRUE)
-            ${params.queues === undefined ? sql`` : sql`AND c.queue = ANY(${params.queues}::text[])`}
-            ${params.names === undefined ? sql`` : sql`AND c.name = ANY(${params.names}::text[])`}
-          ORDER BY c.priority, c.run_at, c.id
-          LIMIT ${params.limit}
-          FOR UPDATE SKIP LOCKED
-        )) AND status IN ('pending', 'scheduled')
+        WHERE ctid = ANY(ARRAY(SELECT ${claimable}(${params.now}::bigint, ${params.limit}::integer,
+          ${params.queues ?? null}::text[], ${params.names ?? null}::text[])))
+          AND status IN ('pending', 'scheduled')
         RETURNING ${sql.literal(claimReturnedColumns.join(", "))}`,
 
     heartbeat: (params: {

@@ -747,9 +747,12 @@ export const make = (
         let full = false
         let free = false
         // Backpressure: no claims while many outcomes wait to be recorded (a slow store). A
-        // worker thus holds fewer than 3 × concurrency tasks (+ prefetch): those running, and
-        // those whose outcome is being recorded.
-        if (settling >= 2 * concurrency) return { full: false, free: false }
+        // worker thus holds fewer than 3 × (concurrency + prefetch) tasks: those running or
+        // prefetched, and those whose outcome is being recorded. The bound counts the prefetch
+        // buffer: short tasks empty it faster than a claim returns, and a bound of outcomes below
+        // a buffer's worth would hold every claim back until the buffer's outcomes were all
+        // written (claims and completions one after the other, never at once).
+        if (settling >= 2 * (concurrency + config.prefetch)) return { full: false, free: false }
         for (const group of groups) {
           let slots = Math.min(concurrency - active, group.limit - group.active)
           // Prefetched tasks first (a slot freed while the loop was waiting).
