@@ -2,7 +2,7 @@ import { PgClient } from "@effect/sql-pg"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { PgTaskStore } from "@spindle/sql"
 import { TaskStore } from "@spindle/tasks"
-import { Chunk, Context, Effect, Fiber, Layer, Option, Stream } from "effect"
+import { Chunk, Context, Effect, Exit, Fiber, Layer, Option, Schedule, Scope, Stream } from "effect"
 import { taskStoreSuite } from "../../tasks/test/TaskStoreSuite.js"
 import {
   clientLayer,
@@ -243,6 +243,98 @@ describe.skipIf(skipPg)("PgTaskStore", () => {
         ["submitted", "b", 1_000]
       ])
     }))
+
+  /**
+   * Listens to the schema's channel with a plain client (not a store: nobody knows it is there)
+   * and returns what it heard so far; `sends` are the notifications with events or a wake-up.
+   */
+  const channelSpy = (schema: string) =>
+    Effect.gen(function*() {
+      const heard: Array<{ readonly o: string; readonly w?: 1; readonly g?: unknown; readonly probe?: number }> = []
+      const context = yield* Layer.build(clientLayer)
+      const sql = Context.get(context, PgClient.PgClient)
+      yield* Effect.forkScoped(Stream.runForEach(sql.listen(`${schema}_tasks`), (payload) =>
+        Effect.sync(() => {
+          heard.push(JSON.parse(payload))
+        })))
+      // listening once its own notification comes back
+      yield* Effect.repeat(sql`SELECT pg_notify(${`${schema}_tasks`}, ${JSON.stringify({ o: "spy" })})`, {
+        until: () => heard.some((message) => message.o === "spy"),
+        schedule: Schedule.spaced("10 millis")
+      })
+      return {
+        notify: (message: object) => sql`SELECT pg_notify(${`${schema}_tasks`}, ${JSON.stringify(message)})`,
+        sends: (origin?: string) =>
+          heard.filter((message) =>
+            message.o !== "spy" && (origin === undefined || message.o !== origin) &&
+            (message.w !== undefined || message.g !== undefined)
+          )
+      }
+    })
+
+  it.live(
+    "a store alone on its channel sends no events nor wake-ups; with another store it does, until that one closes",
+    () =>
+      Effect.gen(function*() {
+        const schema = yield* sharedSchema
+        const spy = yield* channelSpy(schema)
+        const a = yield* storeIn(schema)
+        yield* a.tasksInsert({ tasks: [{ name: "alone", payload: 1 }] })
+        yield* a.tasksClaim({ workerId: "a", limit: 1, leaseMs: 1000 })
+        yield* Effect.sleep("100 millis")
+        assert.deepStrictEqual(spy.sends(), [])
+        // another store: a hears its first probe and sends from now on
+        const bScope = yield* Scope.make()
+        const b = yield* Effect.map(
+          Scope.extend(Layer.build(storeLayer({ schema, drop: false })), bScope),
+          Context.get(TaskStore.TaskStore)
+        )
+        const seen = yield* b.events.pipe(Stream.take(1), Stream.runCollect, Effect.fork)
+        yield* Effect.yieldNow()
+        const [inserted] = yield* a.tasksInsert({ tasks: [{ name: "together", payload: 2 }] })
+        const events = Chunk.toReadonlyArray(yield* Fiber.join(seen))
+        assert.deepStrictEqual(events.map((event) => [event.type, event.taskId]), [["submitted", inserted!.task.id]])
+        // the spy hears the same notification (on a connection of its own: maybe a moment later)
+        yield* Effect.sleep("50 millis")
+        assert.isAbove(spy.sends().length, 0)
+        // b closes and says so: a is alone again
+        yield* Scope.close(bScope, Exit.void)
+        yield* Effect.sleep("50 millis")
+        const before = spy.sends().length
+        yield* a.tasksInsert({ tasks: [{ name: "alone-again", payload: 3 }] })
+        yield* Effect.sleep("100 millis")
+        assert.strictEqual(spy.sends().length, before)
+      }).pipe(Effect.scoped),
+    30_000
+  )
+
+  it.live(
+    "a store that went silent (no bye) is dropped once this store's listener has heard the channel since",
+    () =>
+      Effect.gen(function*() {
+        const schema = yield* sharedSchema
+        const spy = yield* channelSpy(schema)
+        const a = yield* storeIn(schema)
+        // a store of another process, probing every 50 ms, that dies after its first probe
+        yield* spy.notify({ o: "ghost", probe: 1, hc: 50, t: 0 })
+        yield* Effect.sleep("20 millis")
+        yield* a.tasksInsert({ tasks: [{ name: "ghost-is-live", payload: 1 }] })
+        yield* Effect.sleep("50 millis")
+        assert.isAbove(spy.sends("ghost").length, 0)
+        // past its time (3 × 50 ms): still sent to, while a checks that it hears the channel itself
+        yield* Effect.sleep("150 millis")
+        const before = spy.sends("ghost").length
+        yield* a.tasksInsert({ tasks: [{ name: "ghost-unconfirmed", payload: 2 }] })
+        yield* Effect.sleep("50 millis")
+        assert.isAbove(spy.sends("ghost").length, before)
+        // a heard its own probe, sent after the ghost's time was up: the ghost is gone
+        const after = spy.sends("ghost").length
+        yield* a.tasksInsert({ tasks: [{ name: "ghost-gone", payload: 3 }] })
+        yield* Effect.sleep("50 millis")
+        assert.strictEqual(spy.sends("ghost").length, after)
+      }).pipe(Effect.scoped),
+    30_000
+  )
 
   it.live("a store whose LISTEN connection was killed reconnects", () =>
     Effect.scoped(Effect.gen(function*() {

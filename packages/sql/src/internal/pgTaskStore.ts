@@ -61,6 +61,10 @@ const MAX_PAYLOAD_BYTES = 7_900
 const MAX_EVENT_BYTES = 4_000
 /** How long the sender waits for more events before a notification of events alone. */
 const EVENT_BATCH_MS = 10
+/** The default interval of a store's listener probes (`listenHealthCheck`). */
+const DEFAULT_PROBE_MS = 10_000
+/** Another store counts as live for this many of its probe intervals after it was last heard. */
+const PEER_LIVE_PROBES = 3
 
 /** @internal */
 export interface Options {
@@ -81,8 +85,14 @@ interface Message {
    * such a version ignores `g`, which it would misread, and misses those events instead).
    */
   readonly e?: ReadonlyArray<WireEvent>
-  /** A listener readiness probe. */
-  readonly probe?: 1
+  /** A listener readiness probe (every store sends them now and then: its sign of life). */
+  readonly probe?: number
+  /** With a probe: the sender's probe interval in milliseconds (until when to count on it). */
+  readonly hc?: number
+  /** With a probe: when it was sent (the sender's clock, milliseconds). */
+  readonly t?: number
+  /** The sender is closing: it hears nothing more. */
+  readonly bye?: 1
 }
 
 type WireEvent = Omit<TaskEvent.TaskEvent, "sequence" | "at"> & { readonly at: number }
@@ -319,12 +329,71 @@ export const make = (
       ...extra
     })
 
+    const healthCheck = Duration.decode(options.listenHealthCheck ?? DEFAULT_PROBE_MS)
+    const healthCheckMs = Duration.toMillis(healthCheck)
+    // Peers and probes run on the live clock, as the listener and the sender.
+    const clock = Clock.make()
+
+    // --- the other stores on the channel ---------------------------------------------------------
+    // Events and wake-ups are for the other stores listening on the channel (in this process or
+    // another): this store's own waiters and subscribers have them already. They are sent only
+    // while another store may be listening, so a process alone with its database (the embedded
+    // case, a single worker) sends no notification for them. Every store probes its listener now
+    // and then (below), and a probe tells every other store that it is there and when it will
+    // probe next; a store heard for the first time hears back at once; a closing store says bye.
+
+    /** Other stores, by origin: until when each counts as live (`PEER_LIVE_PROBES` probe intervals). */
+    const peers = new Map<string, number>()
+    /** The send time of the latest of this store's own probes heard back: its listener heard then. */
+    let heardOwnAt = 0
+    let confirmedAt = Number.NEGATIVE_INFINITY
+
+    const sendProbe = (nonce: number) =>
+      q.notifyOne(
+        channel,
+        JSON.stringify({ o: origin, probe: nonce, hc: healthCheckMs, t: clock.unsafeCurrentTimeMillis() })
+      )
+
+    /** Notes a message of another store; true when that store was not known (or its time was up). */
+    const notePeer = (message: Message): boolean => {
+      if (message.bye === 1) {
+        peers.delete(message.o)
+        return false
+      }
+      const now = clock.unsafeCurrentTimeMillis()
+      const known = peers.get(message.o)
+      const until = now + PEER_LIVE_PROBES * (message.hc ?? DEFAULT_PROBE_MS)
+      if (known === undefined || known < until) peers.set(message.o, until)
+      return known === undefined || known < now
+    }
+
+    /**
+     * Whether another store may be listening. A store whose time is up is dropped only once this
+     * store's own listener is known to have heard the channel since (a probe sent after that time
+     * came back): a store that stopped hearing (its LISTEN connection lost) keeps sending meanwhile,
+     * and probes, at most once a second, to find out.
+     */
+    const peersListening: Effect.Effect<boolean> = Effect.suspend(() => {
+      const now = clock.unsafeCurrentTimeMillis()
+      let live = false
+      let unconfirmed = false
+      for (const [peer, until] of peers) {
+        if (until >= now) live = true
+        else if (until < heardOwnAt) peers.delete(peer)
+        else unconfirmed = true
+      }
+      if (!unconfirmed || now - confirmedAt < 1_000) return Effect.succeed(live || unconfirmed)
+      confirmedAt = now
+      return Effect.as(Effect.forkDaemon(Effect.ignore(sendProbe(0))), true)
+    })
+
     const send = (items: ReadonlyArray<Outgoing>) =>
-      items.length === 0 ?
-        Effect.void :
-        q.notify(channel, JSON.stringify(packPayloads(origin, items))).pipe(
-          Effect.catchAllCause((cause) => Effect.logWarning("PgTaskStore: NOTIFY failed", cause))
-        )
+      items.length === 0 ? Effect.void : Effect.flatMap(peersListening, (listening) =>
+        listening
+          ? q.notify(channel, JSON.stringify(packPayloads(origin, items))).pipe(
+            Effect.catchAllCause((cause) => Effect.logWarning("PgTaskStore: NOTIFY failed", cause))
+          )
+          : Effect.void)
 
     // The sender: everything queued since the last round trip goes out in one statement. A
     // wake-up goes at once; events alone wait `EVENT_BATCH_MS` for more (a busy worker makes a
@@ -341,8 +410,14 @@ export const make = (
       yield* send(items)
     }).pipe(Effect.forever, Effect.withClock(Clock.make()), Effect.forkScoped)
     // On close (after the sender stopped), what is still queued goes out: a worker's last
-    // releases reach the other processes.
-    yield* Effect.addFinalizer(() => Effect.flatMap(Queue.takeAll(outbox), (rest) => send(Chunk.toReadonlyArray(rest))))
+    // releases reach the other processes. Then the others hear that this store is gone.
+    yield* Effect.addFinalizer(() =>
+      Effect.flatMap(Queue.takeAll(outbox), (rest) => send(Chunk.toReadonlyArray(rest))).pipe(
+        Effect.zipRight(
+          peers.size === 0 ? Effect.void : Effect.ignore(q.notifyOne(channel, JSON.stringify({ o: origin, bye: 1 })))
+        )
+      )
+    )
 
     // Probes: a notification to ourselves, to know that the listener hears the channel.
     let probeNonce = 0
@@ -352,7 +427,7 @@ export const make = (
         const nonce = ++probeNonce
         const heard = yield* Deferred.make<void>()
         probeHeard = heard
-        yield* Effect.ignore(q.notifyOne(channel, JSON.stringify({ o: origin, probe: nonce })))
+        yield* Effect.ignore(sendProbe(nonce))
         return Option.isSome(yield* Deferred.await(heard).pipe(Effect.timeoutOption(timeout)))
       })
 
@@ -368,15 +443,22 @@ export const make = (
           return Effect.void
         }
         if (message.o === origin) {
+          if (typeof message.t === "number" && message.t > heardOwnAt) heardOwnAt = message.t
           return message.probe === probeNonce ? Deferred.succeed(probeHeard, undefined) : Effect.void
         }
+        // A store heard for the first time hears back at once (a probe nobody waits for), so that
+        // it sends its events here from now on instead of after this store's next probe.
+        const hello = notePeer(message) ? Effect.forkDaemon(Effect.ignore(sendProbe(0))) : Effect.void
         return Effect.zipRight(
-          message.w === 1 ? signalLocal : Effect.void,
-          message.g !== undefined ?
-            publishLocal(unpackEvents(message.g)) :
-            message.e !== undefined ?
-            publishLocal(message.e) :
-            Effect.void
+          hello,
+          Effect.zipRight(
+            message.w === 1 ? signalLocal : Effect.void,
+            message.g !== undefined ?
+              publishLocal(unpackEvents(message.g)) :
+              message.e !== undefined ?
+              publishLocal(message.e) :
+              Effect.void
+          )
         )
       })
 
@@ -392,7 +474,6 @@ export const make = (
     // probes every `listenHealthCheck` and starts over when two probes go unheard (the LISTEN connection
     // was lost: the driver does not report that). It runs on the live clock: reconnecting and
     // probing must not wait on a TestClock that nobody moves.
-    const healthCheck = Duration.decode(options.listenHealthCheck ?? "10 seconds")
     const probeTimeout = Duration.min(Duration.seconds(2), healthCheck)
     const firstReady = yield* Deferred.make<boolean>()
     yield* Effect.gen(function*() {
