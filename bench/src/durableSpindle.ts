@@ -246,24 +246,41 @@ const startWorker = (ctx: Ctx, concurrency: number) =>
 /**
  * With `BENCH_CPU_PROFILE=<file>`, the measured drain (not the warm-up, enqueue or start-up) is
  * CPU-profiled in process and the profile written to `<file>` (open it in Chrome DevTools or
- * summarize its self times), so the profile shows the drain alone.
+ * summarize its self times), so the profile shows the drain alone. With
+ * `BENCH_HEAP_PROFILE=<file>`, its allocations are sampled instead (a `.heapprofile`: where the
+ * garbage the collector spends its time on comes from).
  */
 const profiled = <A, E, R>(body: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
-  const file = process.env.BENCH_CPU_PROFILE
-  if (file === undefined || file === "") return body
+  const cpuFile = process.env.BENCH_CPU_PROFILE
+  const heapFile = process.env.BENCH_HEAP_PROFILE
+  if (!cpuFile && !heapFile) return body
   const session = new Session()
   return Effect.acquireUseRelease(
     Effect.promise(async () => {
       session.connect()
-      await session.post("Profiler.enable")
-      await session.post("Profiler.setSamplingInterval", { interval: 100 })
-      await session.post("Profiler.start")
+      if (cpuFile) {
+        await session.post("Profiler.enable")
+        await session.post("Profiler.setSamplingInterval", { interval: 100 })
+        await session.post("Profiler.start")
+      } else {
+        await session.post("HeapProfiler.enable")
+        await session.post("HeapProfiler.startSampling", {
+          samplingInterval: 1024,
+          includeObjectsCollectedByMajorGC: true,
+          includeObjectsCollectedByMinorGC: true
+        })
+      }
     }),
     () => body,
     () =>
       Effect.promise(async () => {
-        const { profile } = await session.post("Profiler.stop")
-        writeFileSync(file, JSON.stringify(profile))
+        if (cpuFile) {
+          const { profile } = await session.post("Profiler.stop")
+          writeFileSync(cpuFile, JSON.stringify(profile))
+        } else {
+          const { profile } = await session.post("HeapProfiler.stopSampling")
+          writeFileSync(heapFile!, JSON.stringify(profile))
+        }
         session.disconnect()
       })
   )

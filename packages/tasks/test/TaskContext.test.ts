@@ -5,7 +5,7 @@ import * as TaskContext from "@spindle/tasks/TaskContext"
 import * as TaskHandlers from "@spindle/tasks/TaskHandlers"
 import { TaskStore } from "@spindle/tasks/TaskStore"
 import * as TaskWorker from "@spindle/tasks/TaskWorker"
-import { Context, Deferred, Effect, Option, Schema, TestClock } from "effect"
+import { Context, Deferred, Effect, HashMap, Logger, Option, Schema, TestClock, Tracer } from "effect"
 
 type Store = TaskStore["Type"]
 
@@ -164,5 +164,107 @@ describe("TaskContext", () => {
       assert.strictEqual(attributes[0]!.get("task.id"), id)
       assert.strictEqual(attributes[0]!.get("task.name"), "work")
       assert.strictEqual(attributes[0]!.get("task.attempt"), 1)
+    }))
+
+  it.scoped("a handler's logs carry the task id, name, attempt and worker id, and the worker's own annotations", () => {
+    const logged: Array<Record<string, unknown>> = []
+    const logger = Logger.make(({ annotations, message }) => {
+      if (String(message).includes("from the handler")) logged.push(Object.fromEntries(HashMap.toEntries(annotations)))
+    })
+    return Effect.gen(function*() {
+      const { store } = yield* countingStore
+      yield* startWorker(store, [TaskHandlers.handler(Work, () => Effect.log("from the handler"))]).pipe(
+        Effect.annotateLogs("service", "reports")
+      )
+      const first = yield* insert(store, Work, 1)
+      const second = yield* insert(store, Work, 2)
+      yield* eventually(succeeded(store, first.id), "first done")
+      yield* eventually(succeeded(store, second.id), "second done")
+      assert.deepStrictEqual(
+        logged.sort((a, b) => String(a.taskId).localeCompare(String(b.taskId))),
+        [
+          { service: "reports", workerId: "ctx-worker", taskId: first.id, taskName: "work", attempt: 1 },
+          { service: "reports", workerId: "ctx-worker", taskId: second.id, taskName: "work", attempt: 1 }
+        ].sort((a, b) => a.taskId.localeCompare(b.taskId))
+      )
+    }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+  })
+
+  it.scoped("with Effect's own tracer, the attempt's span is a root span, parent of the handler's spans, ended with the exit", () =>
+    Effect.gen(function*() {
+      const { store } = yield* countingStore
+      const seen: Array<{ readonly task: Tracer.Span; readonly child: Tracer.Span }> = []
+      yield* startWorker(store, [
+        TaskHandlers.handler(Work, () =>
+          Effect.gen(function*() {
+            const task = yield* Effect.orDie(Effect.currentSpan)
+            task.attribute("custom", "yes")
+            task.event("halfway", BigInt(1))
+            const child = yield* Effect.orDie(Effect.currentSpan).pipe(Effect.withSpan("inner"))
+            seen.push({ task, child })
+          }))
+      ])
+      const { id } = yield* insert(store, Work, 1)
+      yield* eventually(succeeded(store, id), "done")
+      const [{ child, task }] = seen as [typeof seen[number]]
+      assert.strictEqual(task.name, "spindle.task work")
+      assert.strictEqual(task.kind, "consumer")
+      assert.isTrue(Option.isNone(task.parent))
+      assert.strictEqual(task.attributes.get("task.queue"), "jobs")
+      assert.strictEqual(task.attributes.get("custom"), "yes")
+      assert.strictEqual(task.status._tag, "Ended")
+      assert.isTrue(task.status._tag === "Ended" && task.status.exit._tag === "Success")
+      assert.strictEqual(Option.getOrThrow(child.parent), task)
+      assert.strictEqual(child.traceId, task.traceId)
+      // ids are unique per span
+      const other = yield* insert(store, Work, 2)
+      yield* eventually(succeeded(store, other.id), "done")
+      assert.notStrictEqual(seen[1]!.task.spanId, task.spanId)
+    }))
+
+  it.scoped("with a tracer of the user's, the attempt's span is that tracer's, with the task's attributes", () =>
+    Effect.gen(function*() {
+      const { store } = yield* countingStore
+      const made: Array<{ readonly name: string; readonly attributes: Map<string, unknown>; ended: boolean }> = []
+      const tracer = Tracer.make({
+        span: (name, parent, context, links, startTime, kind) => {
+          const attributes = new Map<string, unknown>()
+          const record = { name, attributes, ended: false }
+          made.push(record)
+          return {
+            _tag: "Span",
+            name,
+            spanId: `s${made.length}`,
+            traceId: "t",
+            parent,
+            context,
+            status: { _tag: "Started", startTime },
+            attributes,
+            links,
+            sampled: true,
+            kind,
+            end: () => {
+              record.ended = true
+            },
+            attribute: (key, value) => {
+              attributes.set(key, value)
+            },
+            event: () => {},
+            addLinks: () => {}
+          }
+        },
+        context: (f) => f()
+      })
+      yield* startWorker(store, [TaskHandlers.handler(Work, () => Effect.void)]).pipe(Effect.withTracer(tracer))
+      const { id } = yield* insert(store, Work, 1)
+      yield* eventually(succeeded(store, id), "done")
+      const span = made.find((span) => span.name === "spindle.task work")!
+      assert.deepStrictEqual(Object.fromEntries(span.attributes), {
+        "task.id": id,
+        "task.name": "work",
+        "task.queue": "jobs",
+        "task.attempt": 1
+      })
+      assert.isTrue(span.ended)
     }))
 })

@@ -11,7 +11,6 @@ import {
   Fiber,
   FiberId,
   FiberRef,
-  FiberRefs,
   HashMap,
   Metric,
   MetricLabel,
@@ -35,6 +34,7 @@ import { TaskStore } from "../TaskStore.js"
 import type * as TaskWorker from "../TaskWorker.js"
 import { runSchedules } from "./cron.js"
 import { makeReporter } from "./taskContext.js"
+import { attemptSpan } from "./taskSpan.js"
 
 // -----------------------------------------------------------------------------
 // Configuration
@@ -578,6 +578,16 @@ export const make = (
       }
       return context
     }
+    /** The worker's log annotations with a task name, made once per name. */
+    const annotationsByName = new Map<string, HashMap.HashMap<string, unknown>>()
+    const annotationsOf = (name: string): HashMap.HashMap<string, unknown> => {
+      let annotations = annotationsByName.get(name)
+      if (annotations === undefined) {
+        annotations = HashMap.set(baseAnnotations, "taskName", name)
+        annotationsByName.set(name, annotations)
+      }
+      return annotations
+    }
     const nowNanos = (): bigint => timing ? clock.unsafeCurrentTimeNanos() : BigInt(0)
 
     /** The handler's effect for one attempt: payload decoding, deadline and limits around it. */
@@ -630,19 +640,14 @@ export const make = (
         })
       }
       const attempt = reporter.attempt(record)
-      const span = tracing
-        ? tracer.span(`spindle.task ${record.name}`, Option.none(), Context.empty(), [], nowNanos(), "consumer")
-        : undefined
-      if (span !== undefined) {
-        span.attribute("task.id", record.id)
-        span.attribute("task.name", record.name)
-        span.attribute("task.queue", record.queue)
-        span.attribute("task.attempt", record.attempt)
-      }
-      let context = Context.add(contextOf(record.name, registered), TaskContext, attempt.context)
-      if (span !== undefined) context = Context.add(context, Tracer.ParentSpan, span)
+      const span = tracing ? attemptSpan(tracer, record, nowNanos()) : undefined
+      // the attempt's context: one copy of the name's, with its TaskContext and span
+      const services = new Map(contextOf(record.name, registered).unsafeMap)
+      services.set(TaskContext.key, attempt.context)
+      if (span !== undefined) services.set(Tracer.ParentSpan.key, span)
+      const context = Context.unsafeMake<never>(services)
       const annotations = HashMap.set(
-        HashMap.set(HashMap.set(baseAnnotations, "taskId", record.id), "taskName", record.name),
+        HashMap.set(annotationsOf(record.name), "taskId", record.id),
         "attempt",
         record.attempt
       )
@@ -653,8 +658,16 @@ export const make = (
         body(registered, record, attempt.context),
         {
           immediate,
-          updateRefs: (refs, fiberId) =>
-            FiberRefs.updateManyAs(refs, { entries: [[FiberRef.currentLogAnnotations, [[fiberId, annotations]]]] })
+          // the fiber's references were just copied for it alone: its annotations are set in
+          // place (`FiberRefs.updateManyAs` would copy every reference once more)
+          updateRefs: (refs, fiberId) => {
+            const stack = refs.locals.get(FiberRef.currentLogAnnotations)
+            refs.locals.set(
+              FiberRef.currentLogAnnotations,
+              stack === undefined ? [[fiberId, annotations]] : [[fiberId, annotations], ...stack]
+            )
+            return refs
+          }
         }
       )
       entry.handler = fiber
