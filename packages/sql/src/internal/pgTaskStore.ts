@@ -9,7 +9,10 @@
  * other processes with `pg_notify` (many events per notification, each payload under the
  * 8000-byte limit; a `result` or `error` too big to fit is left out, and the reader gets it from
  * the task). Events alone wait up to `EVENT_BATCH_MS` for more before they are sent (wake-ups
- * go at once): a busy worker's claims and completions share one round trip. Nothing is
+ * go at once): a busy worker's claims and completions share one round trip. Events and wake-ups
+ * are sent only while another store listens on the channel: stores know each other by the
+ * probes their listeners send now and then (see "the other stores on the channel" below), so a
+ * process alone with its database sends none. Nothing is
  * written per transition beyond the task row itself, and a batch of claims or inserts costs one
  * extra round trip in the background, not one per task: that is why events are not kept in a
  * table. The price: `sequence` is a per-process counter (no SSE
