@@ -154,8 +154,10 @@ const timedEffect = <A, E, R>(jobs: number, body: Effect.Effect<A, E, R>) =>
 
 /** Polls the store until its succeeded count reaches `total` (every 5 ms, as the peers poll). */
 const storeConfirms = (store: TaskStore.TaskStore["Type"], total: number) =>
-  store.tasksStats({ minutes: 1 }).pipe(
-    Effect.map((stats) => stats.byStatus.succeeded),
+  // the counts alone (one grouped count, as the peers' checks count their jobs: `tasksStats` also
+  // computes throughput windows and percentiles, 30-40 ms a call at 22,000 tasks)
+  store.tasksCount().pipe(
+    Effect.map((counts) => counts.byStatus.succeeded),
     Effect.repeat({ until: (succeeded) => succeeded >= total, schedule: Schedule.spaced("5 millis") }),
     Effect.timeoutFail({
       duration: "240 seconds",

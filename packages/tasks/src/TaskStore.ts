@@ -21,6 +21,7 @@ import type { TaskEvent } from "./TaskEvent.js"
 import type { NewTask, Priority, TaskError, TaskLogLine, TaskRecord } from "./TaskRecord.js"
 import { priorityRank } from "./TaskRecord.js"
 import type { IllegalTransition, TaskStatus } from "./TaskStatus.js"
+import { emptyCounts } from "./TaskStatus.js"
 
 /**
  * The store could not be reached or failed (a database error, a busy timeout). Answered with
@@ -227,18 +228,28 @@ export declare namespace TaskStore {
   }
 
   /**
-   * Statistics over the whole store.
+   * Task counts over the whole store: by status, by name and by queue (names and queues in
+   * order; a paused queue is listed even when it holds no task).
    *
    * @since 0.1.0
    * @category models
    */
-  export interface Stats {
+  export interface Counts {
     readonly total: number
     readonly byStatus: { readonly [S in TaskStatus]: number }
     readonly byName: ReadonlyArray<{ readonly name: string; readonly counts: { readonly [S in TaskStatus]: number } }>
     readonly byQueue: ReadonlyArray<
       { readonly queue: string; readonly paused: boolean; readonly counts: { readonly [S in TaskStatus]: number } }
     >
+  }
+
+  /**
+   * Statistics over the whole store: the counts, and the finished tasks of recent windows.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Stats extends Counts {
     /** Tasks finished per minute, for the last `minutes` minutes, oldest first. */
     readonly throughput: ReadonlyArray<
       { readonly minute: Date; readonly succeeded: number; readonly failed: number }
@@ -443,6 +454,12 @@ export class TaskStore extends Context.Tag("@spindle/tasks/TaskStore")<TaskStore
 
   readonly tasksList: (params: TaskStore.ListParams) => Effect.Effect<TaskStore.Page, TaskStoreError>
 
+  /**
+   * The counts of `tasksStats` alone (one grouped count, none of its time windows): what a
+   * queue listing or a metrics scrape needs.
+   */
+  readonly tasksCount: (params?: {}) => Effect.Effect<TaskStore.Counts, TaskStoreError>
+
   /** Statistics; the throughput window is the last `minutes` minutes (default 60). */
   readonly tasksStats: (params: {
     readonly minutes?: number | undefined
@@ -625,4 +642,56 @@ export const takeHandoff = (
     }
   }
   return undefined
+}
+
+/**
+ * For store implementations: builds `Counts` from counts of (name, queue, status), added in any
+ * order, and the paused queues.
+ *
+ * @example
+ * ```ts
+ * import { TaskStore } from "@spindle/tasks"
+ *
+ * const counter = TaskStore.makeCounter(["mail"])
+ * counter.add("send", "mail", "pending", 3)
+ * counter.add("send", "mail", "succeeded", 7)
+ * const counts = counter.counts() // total 10, byQueue [{ queue: "mail", paused: true, ... }]
+ * ```
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const makeCounter = (paused: Iterable<string>): {
+  readonly add: (name: string, queue: string, status: TaskStatus, n: number) => void
+  readonly counts: () => TaskStore.Counts
+} => {
+  const pausedSet = new Set(paused)
+  const byStatus = emptyCounts()
+  const byName = new Map<string, { [S in TaskStatus]: number }>()
+  const byQueue = new Map<string, { [S in TaskStatus]: number }>()
+  for (const queue of pausedSet) byQueue.set(queue, emptyCounts())
+  let total = 0
+  const sorted = <A>(entries: Map<string, A>) => [...entries].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)
+  return {
+    add: (name, queue, status, n) => {
+      total += n
+      byStatus[status] += n
+      let named = byName.get(name)
+      if (named === undefined) byName.set(name, named = emptyCounts())
+      named[status] += n
+      let queued = byQueue.get(queue)
+      if (queued === undefined) byQueue.set(queue, queued = emptyCounts())
+      queued[status] += n
+    },
+    counts: () => ({
+      total,
+      byStatus: { ...byStatus },
+      byName: sorted(byName).map(([name, counts]) => ({ name, counts: { ...counts } })),
+      byQueue: sorted(byQueue).map(([queue, counts]) => ({
+        queue,
+        paused: pausedSet.has(queue),
+        counts: { ...counts }
+      }))
+    })
+  }
 }

@@ -1352,6 +1352,12 @@ export const taskStoreSuite = (
           })
           assert.deepStrictEqual(stats.byName, [])
           assert.deepStrictEqual(stats.byQueue, [])
+          assert.deepStrictEqual(yield* store.tasksCount(), {
+            total: 0,
+            byStatus: stats.byStatus,
+            byName: [],
+            byQueue: []
+          })
           assert.strictEqual(stats.throughput.length, 60)
           assert.strictEqual(stats.throughput[59]!.minute.getTime(), T0)
           assert.strictEqual(stats.throughput[0]!.minute.getTime(), T0 - 59 * 60_000)
@@ -1436,6 +1442,13 @@ export const taskStoreSuite = (
             { queue: "q1", paused: false, counts: counts({ succeeded: 2, dead: 1, "timed-out": 1, running: 1 }) },
             { queue: "q2", paused: false, counts: counts({ succeeded: 1, failed: 1, cancelled: 1, scheduled: 1 }) }
           ])
+          // the counts alone: the same, without the windows
+          assert.deepStrictEqual(yield* store.tasksCount(), {
+            total: stats.total,
+            byStatus: stats.byStatus,
+            byName: stats.byName,
+            byQueue: stats.byQueue
+          })
           assert.deepStrictEqual(
             stats.throughput.map((m) => [m.minute.getTime() - T0, m.succeeded, m.failed]),
             [

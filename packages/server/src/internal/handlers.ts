@@ -217,11 +217,11 @@ export const tasksLayer = (config: Config) =>
 // -----------------------------------------------------------------------------
 
 const queueViews = (
-  stats: TaskStore.TaskStore.Stats,
+  counts: TaskStore.TaskStore.Counts,
   queues: ReadonlyArray<TaskStore.TaskStore.QueueInfo>
 ): Array<QueueView> => {
   const byName = new Map<string, QueueView>()
-  for (const queue of stats.byQueue) byName.set(queue.queue, queue)
+  for (const queue of counts.byQueue) byName.set(queue.queue, queue)
   for (const queue of queues) {
     const known = byName.get(queue.queue)
     byName.set(queue.queue, {
@@ -239,7 +239,7 @@ export const queuesLayer = HttpApiBuilder.group(SpindleApi, "queues", (handlers)
     const client = yield* TaskClient.TaskClient
     const store = yield* TaskStore.TaskStore
     const list = Effect.map(
-      Effect.zip(store.tasksStats({ minutes: 1 }), store.queuesList(), { concurrent: true }),
+      Effect.zip(store.tasksCount(), store.queuesList(), { concurrent: true }),
       ([stats, queues]) => queueViews(stats, queues)
     )
     const one = (name: string) =>
@@ -279,9 +279,9 @@ const taskMetrics = [
 /** Sets `spindle_tasks_queue_depth{queue,status}` from the store's counts (on each scrape). */
 const refreshQueueDepth = (store: TaskStore.TaskStore["Type"]) =>
   Effect.flatMap(
-    store.tasksStats({ minutes: 1 }),
-    (stats) =>
-      Effect.forEach(stats.byQueue, ({ counts, queue }) =>
+    store.tasksCount(),
+    (counts) =>
+      Effect.forEach(counts.byQueue, ({ counts, queue }) =>
         Effect.forEach(TaskStatus.all, (status) =>
           Metric.set(
             TaskMetrics.queueDepth.pipe(Metric.tagged("queue", queue), Metric.tagged("status", status)),

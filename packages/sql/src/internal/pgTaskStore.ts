@@ -879,6 +879,29 @@ export const make = (
         }
       })
 
+    /** The counts of (name, queue, status) rows and the paused queues, as `Counts`. */
+    const countsOf = (
+      rows: ReadonlyArray<
+        {
+          readonly name: string
+          readonly queue: string
+          readonly status: TaskStatus.TaskStatus
+          readonly count: string
+        }
+      >,
+      paused: ReadonlyArray<{ readonly queue: string }>
+    ) => {
+      const counter = TaskStoreModule.makeCounter(paused.map((row) => row.queue))
+      for (const row of rows) counter.add(row.name, row.queue, row.status, Number(row.count))
+      return counter.counts()
+    }
+
+    const tasksCount: Service["tasksCount"] = () =>
+      Effect.map(
+        Effect.all([query("tasksCount", q.counts), query("tasksCount", q.pausedQueues)], { concurrency: "unbounded" }),
+        ([counts, paused]) => countsOf(counts, paused)
+      )
+
     const tasksStats: Service["tasksStats"] = (params) =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
@@ -894,23 +917,6 @@ export const make = (
           hours: query("tasksStats", q.finishedBuckets({ since: hoursStart, bucketMs: HOUR, buckets: 24 })),
           durations: query("tasksStats", q.durations(windowStart))
         }, { concurrency: "unbounded" })
-        const byStatus = TaskStatus.emptyCounts()
-        const byName = new Map<string, { [S in TaskStatus.TaskStatus]: number }>()
-        const byQueue = new Map<string, { [S in TaskStatus.TaskStatus]: number }>()
-        const pausedSet = new Set(paused.map((row) => row.queue))
-        for (const queue of pausedSet) byQueue.set(queue, TaskStatus.emptyCounts())
-        let total = 0
-        for (const row of counts) {
-          const n = Number(row.count)
-          total += n
-          byStatus[row.status] += n
-          let names = byName.get(row.name)
-          if (names === undefined) byName.set(row.name, names = TaskStatus.emptyCounts())
-          names[row.status] += n
-          let queues = byQueue.get(row.queue)
-          if (queues === undefined) byQueue.set(row.queue, queues = TaskStatus.emptyCounts())
-          queues[row.status] += n
-        }
         const throughput = Array.from({ length: minutes }, (_, i) => ({
           minute: new Date(windowStart + i * MINUTE),
           succeeded: 0,
@@ -936,12 +942,8 @@ export const make = (
           bucket.failed = Number(row.failed)
         }
         const timed = Number(durations[0]?.n ?? 0)
-        const byKey = <A>(entries: Iterable<[string, A]>) => [...entries].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)
         const stats: TaskStore.TaskStore.Stats = {
-          total,
-          byStatus,
-          byName: byKey(byName.entries()).map(([name, counts]) => ({ name, counts })),
-          byQueue: byKey(byQueue.entries()).map(([queue, counts]) => ({ queue, paused: pausedSet.has(queue), counts })),
+          ...countsOf(counts, paused),
           throughput,
           successRate: succeeded + failed === 0 ? 1 : succeeded / (succeeded + failed),
           meanDurationMs: timed === 0 ? 0 : Number(durations[0]!.total) / timed,
@@ -1015,6 +1017,7 @@ export const make = (
       taskLogs,
       taskGet,
       tasksList,
+      tasksCount,
       tasksStats,
       tasksDelete,
       queuePause,

@@ -43,7 +43,6 @@ import {
 } from "./taskRow.js"
 
 type Service = TaskStore.TaskStore["Type"]
-type Counts = { [S in TaskStatus.TaskStatus]: number }
 
 const MINUTE = 60_000
 const HOUR = 3_600_000
@@ -642,6 +641,17 @@ export const make = (
         }))
       })
 
+    /** The counts by (name, queue, status), in one scan, and the paused queues. */
+    const readCounts = Effect.gen(function*() {
+      const counter = TaskStore.makeCounter((yield* q.pausedQueues).map((row) => row.queue))
+      for (const row of yield* q.counts) {
+        counter.add(row.name, row.queue, row.status as TaskStatus.TaskStatus, Number(row.n))
+      }
+      return counter.counts()
+    })
+
+    const tasksCount: Service["tasksCount"] = () => read("tasksCount", client.withTransaction(readCounts))
+
     const tasksStats: Service["tasksStats"] = (params) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         read(
@@ -652,24 +662,7 @@ export const make = (
             const windowStart = currentMinute - (minutes - 1) * MINUTE
             const currentHour = Math.floor(now / HOUR) * HOUR
             const hoursStart = currentHour - 23 * HOUR
-            const byStatus = TaskStatus.emptyCounts()
-            const byName = new Map<string, Counts>()
-            const paused = new Set((yield* q.pausedQueues).map((row) => row.queue))
-            const byQueue = new Map<string, Counts>()
-            for (const queue of paused) byQueue.set(queue, TaskStatus.emptyCounts())
-            let total = 0
-            for (const row of yield* q.counts) {
-              const n = Number(row.n)
-              const status = row.status as TaskStatus.TaskStatus
-              byStatus[status] += n
-              total += n
-              let named = byName.get(row.name)
-              if (named === undefined) byName.set(row.name, named = TaskStatus.emptyCounts())
-              named[status] += n
-              let queued = byQueue.get(row.queue)
-              if (queued === undefined) byQueue.set(row.queue, queued = TaskStatus.emptyCounts())
-              queued[status] += n
-            }
+            const counts = yield* readCounts
             const throughput = Array.from({ length: minutes }, (_, i) => ({
               minute: new Date(windowStart + i * MINUTE),
               succeeded: 0,
@@ -708,15 +701,8 @@ export const make = (
               const [at] = yield* q.durationAt(windowStart, Math.max(0, Math.ceil(0.95 * n) - 1))
               p95 = Number(at?.d ?? 0)
             }
-            const byKey = <K>(entries: Map<string, Counts>, f: (key: string, counts: Counts) => K) =>
-              [...entries.entries()].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0).map(([key, counts]) =>
-                f(key, counts)
-              )
             const stats: TaskStore.TaskStore.Stats = {
-              total,
-              byStatus,
-              byName: byKey(byName, (name, counts) => ({ name, counts })),
-              byQueue: byKey(byQueue, (queue, counts) => ({ queue, paused: paused.has(queue), counts })),
+              ...counts,
               throughput,
               successRate: succeeded + failed === 0 ? 1 : succeeded / (succeeded + failed),
               meanDurationMs: n === 0 ? 0 : Number(summary?.mean ?? 0),
@@ -854,6 +840,7 @@ export const make = (
       taskLogs,
       taskGet,
       tasksList,
+      tasksCount,
       tasksStats,
       tasksDelete,
       queuePause,

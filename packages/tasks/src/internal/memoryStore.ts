@@ -6,7 +6,7 @@ import { makeId } from "../TaskRecord.js"
 import type { TaskStatus } from "../TaskStatus.js"
 import * as Status from "../TaskStatus.js"
 import type { TaskStore } from "../TaskStore.js"
-import { takeHandoff } from "../TaskStore.js"
+import { makeCounter, takeHandoff } from "../TaskStore.js"
 import {
   compareClaimOrder,
   failEventType,
@@ -558,6 +558,13 @@ export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(funct
       })
     })
 
+  const tasksCount: Service["tasksCount"] = () =>
+    Effect.sync(() => {
+      const counter = makeCounter(paused)
+      for (const task of tasks.values()) counter.add(task.name, task.queue, task.status, 1)
+      return counter.counts()
+    })
+
   const tasksStats: Service["tasksStats"] = (params) =>
     Effect.map(Clock.currentTimeMillis, (now) => {
       const minutes = Math.max(1, Math.floor(params.minutes ?? 60))
@@ -565,9 +572,7 @@ export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(funct
       const windowStart = currentMinute - (minutes - 1) * MINUTE
       const currentHour = Math.floor(now / HOUR) * HOUR
       const hoursStart = currentHour - 23 * HOUR
-      const byStatus = Status.emptyCounts()
-      const byName = new Map<string, { [S in TaskStatus]: number }>()
-      const byQueue = new Map<string, { [S in TaskStatus]: number }>()
+      const counter = makeCounter(paused)
       const throughput = Array.from({ length: minutes }, (_, i) => ({
         minute: new Date(windowStart + i * MINUTE),
         succeeded: 0,
@@ -581,15 +586,8 @@ export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(funct
       const durations: Array<number> = []
       let succeeded = 0
       let failed = 0
-      for (const queue of paused) byQueue.set(queue, Status.emptyCounts())
       for (const task of tasks.values()) {
-        byStatus[task.status]++
-        let names = byName.get(task.name)
-        if (names === undefined) byName.set(task.name, names = Status.emptyCounts())
-        names[task.status]++
-        let queues = byQueue.get(task.queue)
-        if (queues === undefined) byQueue.set(task.queue, queues = Status.emptyCounts())
-        queues[task.status]++
+        counter.add(task.name, task.queue, task.status, 1)
         const ok = task.status === "succeeded"
         if (task.finishedAt === null || !(ok || isFailure(task.status))) continue
         const finished = task.finishedAt.getTime()
@@ -612,17 +610,7 @@ export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(funct
       }
       durations.sort((a, b) => a - b)
       const stats: TaskStore.Stats = {
-        total: tasks.size,
-        byStatus,
-        byName: [...byName.entries()].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0).map(([name, counts]) => ({
-          name,
-          counts
-        })),
-        byQueue: [...byQueue.entries()].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0).map(([queue, counts]) => ({
-          queue,
-          paused: paused.has(queue),
-          counts
-        })),
+        ...counter.counts(),
         throughput,
         successRate: succeeded + failed === 0 ? 1 : succeeded / (succeeded + failed),
         meanDurationMs: durations.length === 0 ? 0 : durations.reduce((sum, d) => sum + d, 0) / durations.length,
@@ -696,6 +684,7 @@ export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(funct
     taskLogs,
     taskGet,
     tasksList,
+    tasksCount,
     tasksStats,
     tasksDelete,
     queuePause,
