@@ -94,6 +94,29 @@ describe("SqliteTaskStore (SQLite specifics)", () => {
       )
     }))
 
+  it.scoped("a claim walks the claim index in claim order, however many finished tasks the file holds", () =>
+    Effect.gen(function*() {
+      const { sql, store } = yield* withClient()
+      yield* sql.unsafe(`WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 100000)
+        INSERT INTO spindle_tasks (id, name, queue, status, priority, payload, attempt, max_attempts, run_at,
+          created_at, updated_at, started_at, finished_at, result)
+        SELECT 'done-' || n, 'old', 'default', 'succeeded', 2, '{}', 1, 1, n, n, n, n, n, 'null' FROM g`)
+      const inserted = yield* store.tasksInsert({
+        tasks: Array.from({ length: 20 }, (_, i) => ({ name: "new", payload: i, priority: i < 10 ? "low" : "high" }))
+      })
+      const plan = yield* sql.unsafe<{ detail: string }>(
+        `EXPLAIN QUERY PLAN SELECT rowid FROM spindle_tasks
+         WHERE status IN ('pending', 'scheduled') AND run_at <= ${T0 + 1000}
+           AND queue NOT IN (SELECT queue FROM spindle_paused_queues) AND name IN ('new')
+         ORDER BY priority, run_at, id LIMIT 10`
+      )
+      const details = plan.map((row) => row.detail)
+      assert.isTrue(details.some((detail) => detail.includes("USING INDEX spindle_tasks_claim")), details.join("; "))
+      assert.isFalse(details.some((detail) => detail.includes("TEMP B-TREE")), details.join("; "))
+      const claimed = yield* store.tasksClaim({ workerId: "w", limit: 10, leaseMs: 1000, names: ["new"] })
+      assert.deepStrictEqual(claimed.map((task) => task.id), inserted.slice(10).map((item) => item.task.id))
+    }))
+
   it.scoped("names tables with the prefix, and two prefixes share one file", () =>
     Effect.gen(function*() {
       const { clientContext, sql, store } = yield* withClient({ tablePrefix: "app_" })
