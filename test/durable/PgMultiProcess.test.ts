@@ -4,7 +4,9 @@
  * - four processes drain tasks submitted in bulk, and every task succeeds exactly once;
  * - a process killed with SIGKILL while it holds running tasks (handlers blocked, or mid-drain)
  *   loses nothing: once its leases expire the rescuer returns its tasks and another process
- *   finishes them (attempt 2).
+ *   finishes them (attempt 2);
+ * - a task running in one process and cancelled from another is interrupted at once (by the
+ *   event over LISTEN/NOTIFY, long before the heartbeat would have told the worker).
  *
  * Every handler run that finishes inserts its task id into `<schema>.completions` (no unique
  * constraint, so a second run of a task shows as a duplicate row). Skipped with a printed reason
@@ -114,6 +116,33 @@ describe.skipIf(skipPg)("PgTaskStore across processes", () => {
         }
       }).pipe(Effect.scoped),
     { timeout: 150_000 }
+  )
+
+  it.live(
+    "a task running in another process, cancelled from here, is interrupted at once: not at the next heartbeat",
+    () =>
+      Effect.gen(function*() {
+        const schema = freshSchema()
+        const { store } = yield* setup(schema)
+        // a 60 s lease: the worker's heartbeat, the backstop of cancellations, comes every 20 s
+        const worker = yield* spawnWorker(
+          { store: "pg", url: testUrl, schema, workerId: "far", leaseMs: 60_000, concurrency: 2, block: true },
+          1
+        )
+        yield* worker.ready
+        const [inserted] = yield* store.tasksInsert({ tasks: [{ name: "durable-work", payload: { n: 1 } }] })
+        const id = inserted!.task.id
+        yield* worker.holding
+        const requested = yield* store.taskCancel({ id })
+        assert.strictEqual(requested.status, "running")
+        assert.isTrue(requested.cancelRequested)
+        yield* waitUntil(
+          "the running task to be cancelled",
+          Effect.map(store.taskGet({ id }), (task) => task._tag === "Some" && task.value.status === "cancelled"),
+          { timeout: "5 seconds", interval: "20 millis" }
+        )
+      }).pipe(Effect.scoped),
+    { timeout: 60_000 }
   )
 
   it.live(
