@@ -246,9 +246,9 @@ const startWorker = (ctx: Ctx, concurrency: number) =>
   )
 
 /**
- * With `BENCH_CPU_PROFILE=<file>`, the measured drain (not the warm-up, enqueue or start-up) is
- * CPU-profiled in process and the profile written to `<file>` (open it in Chrome DevTools or
- * summarize its self times), so the profile shows the drain alone. With
+ * With `BENCH_CPU_PROFILE=<file>`, the measured drain or enqueue (not the warm-up or start-up)
+ * is CPU-profiled in process and the profile written to `<file>` (open it in Chrome DevTools or
+ * summarize its self times), so the profile shows the measured work alone. With
  * `BENCH_HEAP_PROFILE=<file>`, its allocations are sampled instead (a `.heapprofile`: where the
  * garbage the collector spends its time on comes from).
  */
@@ -323,7 +323,7 @@ const modes = (kind: SpindleStoreKind) => ({
       Effect.gen(function*() {
         yield* enqueue(client, WARMUP_JOBS)
         const cpuBefore = process.cpuUsage()
-        const result = yield* timedEffect(jobs, enqueue(client, jobs))
+        const result = yield* profiled(timedEffect(jobs, enqueue(client, jobs)))
         const cpu = process.cpuUsage(cpuBefore)
         // as for the drain: this process's CPU time (the SQLite store's included)
         return { ...result, cpuSeconds: (cpu.user + cpu.system) / 1e6 }
