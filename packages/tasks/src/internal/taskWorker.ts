@@ -853,7 +853,9 @@ export const make = (
           }
           const group = groupOf(record.queue)!
           const entry = hold(record, group)
-          if (active < concurrency && group.active < group.limit) launch(entry)
+          // started on the spot, as a claimed task (scheduled instead, it waited for whatever the
+          // submitter did next: 0.6 of the 1.5 ms from submit to start, on SQLite)
+          if (active < concurrency && group.active < group.limit) launch(entry, true)
           else group.prefetched.push(entry)
           wake()
         }
