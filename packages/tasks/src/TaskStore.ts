@@ -15,8 +15,8 @@
  * @since 0.1.0
  */
 import { HttpApiSchema } from "@effect/platform"
-import type { Effect, Option, Stream } from "effect"
-import { Context, Schema } from "effect"
+import type { Option, Stream } from "effect"
+import { Context, Effect, Schema } from "effect"
 import type { TaskEvent } from "./TaskEvent.js"
 import type { NewTask, Priority, TaskError, TaskLogLine, TaskRecord } from "./TaskRecord.js"
 import { priorityRank } from "./TaskRecord.js"
@@ -609,40 +609,89 @@ export const sortValue = (record: TaskRecord, key: TaskStore.SortKey): number =>
 }
 
 /**
- * For store implementations: the waiting handoff (see `awaitWork`) that takes a batch of new
- * tasks, if the batch is a lone task without an idempotency key, due at `now`; the handoff is
- * removed from `waiting` (each takes one task at most). The store must then insert the task
- * claimed by it (unless its queue is paused) and call its `receive` exactly once.
+ * For store implementations: the handoffs of the `awaitWork` calls waiting (see `awaitWork`).
+ * `offer` runs a wait with its handoff on offer while the wait lasts; `take` gives the waiting
+ * handoff that takes a batch of new tasks, if the batch is a lone task without an idempotency
+ * key, due at `now`, and removes it (each takes one task at most). The store must then insert
+ * the task claimed by it (unless its queue is paused, see `claimedRecord`) and call its
+ * `receive` exactly once.
  *
  * @example
  * ```ts
  * import { TaskStore } from "@spindle/tasks"
  *
- * const waiting = new Set<TaskStore.TaskStore.Handoff>()
- * const taker = TaskStore.takeHandoff(waiting, [{ name: "email.send", payload: {} }], Date.now())
- * // undefined: nobody waits
+ * const handoffs = TaskStore.makeHandoffs()
+ * handoffs.waiting() // false: nobody waits, inserts go the usual way
+ * const taker = handoffs.take([{ name: "email.send", payload: {} }], Date.now()) // undefined
  * ```
  *
  * @since 0.1.0
  * @category utils
  */
-export const takeHandoff = (
-  waiting: Set<TaskStore.Handoff>,
-  tasks: ReadonlyArray<NewTask>,
-  now: number
-): TaskStore.Handoff | undefined => {
-  if (waiting.size === 0 || tasks.length !== 1) return undefined
-  const task = tasks[0]!
-  if (task.idempotencyKey != null || (task.runAt !== undefined && task.runAt.getTime() > now)) return undefined
-  const candidate = { name: task.name, queue: task.queue ?? "default" }
-  for (const handoff of waiting) {
-    if (handoff.accepts(candidate)) {
-      waiting.delete(handoff)
-      return handoff
+export const makeHandoffs = (): {
+  readonly offer: <A, E, R>(
+    handoff: TaskStore.Handoff | undefined,
+    wait: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E, R>
+  readonly waiting: () => boolean
+  readonly take: (tasks: ReadonlyArray<NewTask>, now: number) => TaskStore.Handoff | undefined
+} => {
+  const waiting = new Set<TaskStore.Handoff>()
+  return {
+    offer: (handoff, wait) =>
+      handoff === undefined ? wait : Effect.suspend(() => {
+        waiting.add(handoff)
+        return Effect.ensuring(wait, Effect.sync(() => waiting.delete(handoff)))
+      }),
+    waiting: () => waiting.size > 0,
+    take: (tasks, now) => {
+      if (waiting.size === 0 || tasks.length !== 1) return undefined
+      const task = tasks[0]!
+      if (task.idempotencyKey != null || (task.runAt !== undefined && task.runAt.getTime() > now)) return undefined
+      const candidate = { name: task.name, queue: task.queue ?? "default" }
+      for (const handoff of waiting) {
+        if (handoff.accepts(candidate)) {
+          waiting.delete(handoff)
+          return handoff
+        }
+      }
+      return undefined
     }
   }
-  return undefined
 }
+
+/**
+ * For store implementations: a claimable task as claimed by `workerId` at `now` (the record a
+ * claim returns, and the one a handoff receives).
+ *
+ * @example
+ * ```ts
+ * import { TaskStore } from "@spindle/tasks"
+ * import type { TaskRecord } from "@spindle/tasks"
+ *
+ * declare const pending: TaskRecord.TaskRecord
+ * const running = TaskStore.claimedRecord(pending, { workerId: "w1", leaseMs: 30_000 }, Date.now())
+ * // status "running", attempt + 1, leased to w1 for 30 s
+ * ```
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const claimedRecord = (
+  task: TaskRecord,
+  claim: { readonly workerId: string; readonly leaseMs: number },
+  now: number
+): TaskRecord => ({
+  ...task,
+  status: "running",
+  attempt: task.attempt + 1,
+  startedAt: new Date(now),
+  finishedAt: null,
+  leaseOwner: claim.workerId,
+  leaseExpiresAt: new Date(now + claim.leaseMs),
+  cancelRequested: false,
+  updatedAt: new Date(now)
+})
 
 /**
  * For store implementations: builds `Counts` from counts of (name, queue, status), added in any

@@ -39,7 +39,6 @@ import { migrate, validSchemaName } from "./pgMigrations.js"
 import type { SettledRow } from "./pgSql.js"
 import { claimedRow, makeQueries, tablesOf } from "./pgSql.js"
 import {
-  claimedAtInsert,
   completionResults,
   decodeCursor,
   encodeCursor,
@@ -502,7 +501,7 @@ export const make = (
     // --- tasks ----------------------------------------------------------------------------------
 
     /** The handoffs of the `awaitWork` calls waiting (see `TaskStore.awaitWork`). */
-    const handoffs = new Set<TaskStore.TaskStore.Handoff>()
+    const handoffs = TaskStoreModule.makeHandoffs()
 
     /**
      * A lone task taken by a waiting worker of this process: inserted claimed by it in one
@@ -530,17 +529,19 @@ export const make = (
           yield* signalWork
           return [{ task: record.right, created: true }]
         }
-        handed = claimedAtInsert(record.right, handoff, now)
+        handed = TaskStoreModule.claimedRecord(record.right, handoff, now)
         yield* publish([event("submitted", record.right), event("started", handed)])
         return [{ task: handed, created: true }]
       }).pipe(Effect.ensuring(Effect.sync(() => handoff.receive(handed))))
     }
 
     const tasksInsert: Service["tasksInsert"] = ({ tasks: inputs }) =>
-      handoffs.size === 0 ? insertMany(inputs) : Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        const handoff = TaskStoreModule.takeHandoff(handoffs, inputs, now)
-        return handoff === undefined ? insertMany(inputs) : insertHandedOff(handoff, inputs[0]!, now)
-      })
+      handoffs.waiting() ?
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const handoff = handoffs.take(inputs, now)
+          return handoff === undefined ? insertMany(inputs) : insertHandedOff(handoff, inputs[0]!, now)
+        }) :
+        insertMany(inputs)
 
     const insertMany = (inputs: ReadonlyArray<TaskRecord.NewTask>) =>
       Effect.gen(function*() {
@@ -980,11 +981,7 @@ export const make = (
         (rows) => rows.map((row) => ({ queue: row.queue, paused: row.paused }))
       )
 
-    const awaitWork: Service["awaitWork"] = ({ handoff, timeoutMs }) =>
-      handoff === undefined ? waitForWork(timeoutMs) : Effect.suspend(() => {
-        handoffs.add(handoff)
-        return Effect.ensuring(waitForWork(timeoutMs), Effect.sync(() => handoffs.delete(handoff)))
-      })
+    const awaitWork: Service["awaitWork"] = ({ handoff, timeoutMs }) => handoffs.offer(handoff, waitForWork(timeoutMs))
 
     const waitForWork = (timeoutMs: number) =>
       Effect.gen(function*() {

@@ -29,7 +29,6 @@ import type { SettledRow } from "./sqliteSql.js"
 import { idChunk, insertChunk, makeQueries } from "./sqliteSql.js"
 import type { NewTaskColumns } from "./taskRow.js"
 import {
-  claimedAtInsert,
   completionResults,
   decodeCursor,
   encodeCursor,
@@ -220,7 +219,7 @@ export const make = (
     }
 
     /** The handoffs of the `awaitWork` calls waiting (see `TaskStore.awaitWork`). */
-    const handoffs = new Set<TaskStore.TaskStore.Handoff>()
+    const handoffs = TaskStore.makeHandoffs()
 
     /**
      * A lone task taken by a waiting worker: inserted claimed by it in one statement (unless its
@@ -247,17 +246,19 @@ export const make = (
             effects.wake = true
             return [{ task: record.right, created: true }]
           }
-          handed = claimedAtInsert(record.right, handoff, now)
+          handed = TaskStore.claimedRecord(record.right, handoff, now)
           effects.events.push(event("started", handed))
           return [{ task: handed, created: true }]
         }), false).pipe(Effect.ensuring(Effect.sync(() => handoff.receive(handed))))
     }
 
     const tasksInsert: Service["tasksInsert"] = ({ tasks }) =>
-      handoffs.size === 0 ? insertMany(tasks) : Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        const handoff = TaskStore.takeHandoff(handoffs, tasks, now)
-        return handoff === undefined ? insertMany(tasks) : insertHandedOff(handoff, tasks[0]!)
-      })
+      handoffs.waiting() ?
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const handoff = handoffs.take(tasks, now)
+          return handoff === undefined ? insertMany(tasks) : insertHandedOff(handoff, tasks[0]!)
+        }) :
+        insertMany(tasks)
 
     const insertMany = (tasks: ReadonlyArray<TaskRecord.NewTask>) =>
       write("tasksInsert", (now, effects) =>
@@ -781,11 +782,7 @@ export const make = (
       })
     )
 
-    const awaitWork: Service["awaitWork"] = ({ handoff, timeoutMs }) =>
-      handoff === undefined ? waitForWork(timeoutMs) : Effect.suspend(() => {
-        handoffs.add(handoff)
-        return Effect.ensuring(waitForWork(timeoutMs), Effect.sync(() => handoffs.delete(handoff)))
-      })
+    const awaitWork: Service["awaitWork"] = ({ handoff, timeoutMs }) => handoffs.offer(handoff, waitForWork(timeoutMs))
 
     const waitForWork = (timeoutMs: number) =>
       Effect.gen(function*() {

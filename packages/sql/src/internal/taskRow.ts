@@ -458,25 +458,6 @@ export const taskColumns: ReadonlyArray<keyof NewTaskColumns> = [
 ]
 
 /**
- * The record of a new task inserted already claimed by a waiting worker (a handoff, see
- * `TaskStore.awaitWork`): what a claim would have made of it.
- *
- * @internal
- */
-export const claimedAtInsert = (
-  task: TaskRecord.TaskRecord,
-  claim: { readonly workerId: string; readonly leaseMs: number },
-  now: number
-): TaskRecord.TaskRecord => ({
-  ...task,
-  status: "running",
-  attempt: 1,
-  startedAt: new Date(now),
-  leaseOwner: claim.workerId,
-  leaseExpiresAt: new Date(now + claim.leaseMs)
-})
-
-/**
  * The columns an INSERT of new tasks sets, in table order; the others start as NULL, 0 or false.
  *
  * @internal

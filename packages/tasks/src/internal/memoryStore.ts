@@ -6,7 +6,7 @@ import { makeId } from "../TaskRecord.js"
 import type { TaskStatus } from "../TaskStatus.js"
 import * as Status from "../TaskStatus.js"
 import type { TaskStore } from "../TaskStore.js"
-import { makeCounter, takeHandoff } from "../TaskStore.js"
+import { claimedRecord, makeCounter, makeHandoffs } from "../TaskStore.js"
 import {
   compareClaimOrder,
   failEventType,
@@ -184,20 +184,7 @@ export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(funct
     }))
 
   /** The handoffs of the `awaitWork` calls waiting. */
-  const handoffs = new Set<TaskStore.Handoff>()
-
-  /** A claimable task as claimed by `workerId` now. */
-  const claimed = (task: TaskRecord, workerId: string, leaseMs: number, now: number): TaskRecord => ({
-    ...task,
-    status: "running",
-    attempt: task.attempt + 1,
-    startedAt: new Date(now),
-    finishedAt: null,
-    leaseOwner: workerId,
-    leaseExpiresAt: new Date(now + leaseMs),
-    cancelRequested: false,
-    updatedAt: new Date(now)
-  })
+  const handoffs = makeHandoffs()
 
   const tasksInsert: Service["tasksInsert"] = ({ tasks: inputs }) => {
     // set by the insert when a waiting worker takes the lone new task (`awaitWork`)
@@ -230,10 +217,10 @@ export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(funct
         results.push({ task, created: true })
       }
       const handoff = fresh.length === 1 && !paused.has(fresh[0]!.queue)
-        ? takeHandoff(handoffs, inputs, now)
+        ? handoffs.take(inputs, now)
         : undefined
       if (handoff !== undefined) {
-        const task = claimed(fresh[0]!, handoff.workerId, handoff.leaseMs, now)
+        const task = claimedRecord(fresh[0]!, handoff, now)
         put(task)
         events.push(event("submitted", fresh[0]!), event("started", task))
         handedOff = { handoff, task }
@@ -275,7 +262,7 @@ export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(funct
       }
       const taken: Array<TaskRecord> = []
       for (const task of chosen) {
-        const next = claimed(task, workerId, leaseMs, now)
+        const next = claimedRecord(task, { workerId, leaseMs }, now)
         put(next)
         taken.push(next)
         events.push(event("started", next))
@@ -661,10 +648,7 @@ export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(funct
         const due = tasks.get(id)!.runAt.getTime() - now
         if (due > 0 && due < wait) wait = due
       }
-      const waiting = Deferred.await(wakeUp).pipe(Effect.timeoutOption(wait), Effect.asVoid)
-      if (handoff === undefined) return waiting
-      handoffs.add(handoff)
-      return Effect.ensuring(waiting, Effect.sync(() => handoffs.delete(handoff)))
+      return handoffs.offer(handoff, Deferred.await(wakeUp).pipe(Effect.timeoutOption(wait), Effect.asVoid))
     })
 
   const service: Service = {
