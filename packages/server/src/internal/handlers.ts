@@ -240,7 +240,7 @@ export const queuesLayer = HttpApiBuilder.group(SpindleApi, "queues", (handlers)
     const store = yield* TaskStore.TaskStore
     const list = Effect.map(
       Effect.zip(store.tasksCount(), store.queuesList(), { concurrent: true }),
-      ([stats, queues]) => queueViews(stats, queues)
+      ([counts, queues]) => queueViews(counts, queues)
     )
     const one = (name: string) =>
       Effect.map(list, (views): QueueView =>

@@ -118,29 +118,37 @@ export const makeQueries = (client: SqlClient.SqlClient, tables: SqliteTables) =
     return text
   }
   // The INSERT of a lone task claimed at once by a waiting worker (a handoff), unless its queue
-  // is paused: then it is inserted as usual. Returns the status it was inserted with.
-  const claimedInsertStatement = `INSERT INTO "${tables.tasks}" (${taskColumns.join(", ")})
-    SELECT ${
-    taskColumns.map((column) => {
+  // is paused: then it is inserted as usual. Returns the status it was inserted with. Each column
+  // gives its SQL and, for a placeholder, where its value comes from, in one pass.
+  type Claim = { readonly workerId: string; readonly now: number; readonly leaseMs: number }
+  const claimedColumns = taskColumns.map(
+    (column): readonly [string, ((row: NewTaskColumns, claim: Claim) => unknown)?] => {
       switch (column) {
         case "status":
-          return "CASE WHEN p.paused THEN ? ELSE 'running' END"
+          return ["CASE WHEN p.paused THEN ? ELSE 'running' END", (row) => row.status]
         case "attempt":
-          return "CASE WHEN p.paused THEN 0 ELSE 1 END"
+          return ["CASE WHEN p.paused THEN 0 ELSE 1 END"]
         case "started_at":
+          return ["CASE WHEN p.paused THEN NULL ELSE ? END", (_, claim) => claim.now]
         case "lease_owner":
+          return ["CASE WHEN p.paused THEN NULL ELSE ? END", (_, claim) => claim.workerId]
         case "lease_expires_at":
-          return "CASE WHEN p.paused THEN NULL ELSE ? END"
+          return ["CASE WHEN p.paused THEN NULL ELSE ? END", (_, claim) => claim.now + claim.leaseMs]
         case "cancel_requested":
         case "progress":
-          return "0"
+          return ["0"]
         default:
-          return (newTaskSetColumns as ReadonlyArray<string>).includes(column) ? "?" : "NULL"
+          return (newTaskSetColumns as ReadonlyArray<string>).includes(column)
+            ? ["?", (row) => row[column as keyof NewTaskColumns]]
+            : ["NULL"]
       }
-    }).join(", ")
-  }
+    }
+  )
+  const claimedInsertStatement = `INSERT INTO "${tables.tasks}" (${taskColumns.join(", ")})
+    SELECT ${claimedColumns.map(([text]) => text).join(", ")}
     FROM (SELECT EXISTS (SELECT 1 FROM "${tables.paused}" WHERE queue = ?) AS paused) AS p
     RETURNING status`
+  const claimedInsertValues = claimedColumns.flatMap(([, value]) => value === undefined ? [] : [value])
   const unfinished = sql.literal("status NOT IN ('succeeded', 'failed', 'dead', 'cancelled', 'timed-out')")
 
   const filterClauses = (filter: TaskStore.TaskStore.Filter | undefined): Array<Fragment> => {
@@ -176,17 +184,9 @@ export const makeQueries = (client: SqlClient.SqlClient, tables: SqliteTables) =
      */
     insertClaimed: (
       row: NewTaskColumns,
-      claim: { readonly workerId: string; readonly now: number; readonly leaseMs: number }
+      claim: Claim
     ): Effect.Effect<ReadonlyArray<{ readonly status: string }>, SqlError> => {
-      const params: Array<unknown> = []
-      for (const column of taskColumns) {
-        if (column === "started_at") params.push(claim.now)
-        else if (column === "lease_owner") params.push(claim.workerId)
-        else if (column === "lease_expires_at") params.push(claim.now + claim.leaseMs)
-        else if ((newTaskSetColumns as ReadonlyArray<string>).includes(column)) {
-          params.push(row[column as keyof NewTaskColumns])
-        }
-      }
+      const params = claimedInsertValues.map((value) => value(row, claim))
       params.push(row.queue)
       return sql.unsafe<{ readonly status: string }>(claimedInsertStatement, params)
     },
