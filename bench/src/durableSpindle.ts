@@ -172,6 +172,10 @@ interface CallStats {
   ms: number
 }
 
+/** `BENCH_STORE_CALLS`: `1` counts the measured drain's store calls, `timeline` lists them too. */
+const callsMode = process.env.BENCH_STORE_CALLS === "1" || process.env.BENCH_STORE_CALLS === "timeline"
+  ? process.env.BENCH_STORE_CALLS
+  : undefined
 const callStats = new Map<string, CallStats>()
 /** Every call of the measured drain, with `BENCH_STORE_CALLS=timeline`: method, start, end (ms), rows. */
 const callTimeline: Array<readonly [string, number, number, number]> = []
@@ -181,8 +185,7 @@ const callTimeline: Array<readonly [string, number, number, number]> = []
  * returned, time inside), and the measured drain prints them per task on stderr.
  */
 const countingStore = (store: TaskStore.TaskStore["Type"]): TaskStore.TaskStore["Type"] => {
-  const mode = process.env.BENCH_STORE_CALLS
-  if (mode !== "1" && mode !== "timeline") return store
+  if (callsMode === undefined) return store
   const wrapped: Record<string, unknown> = { ...store }
   for (const [key, value] of Object.entries(store)) {
     if (typeof value !== "function") continue
@@ -198,7 +201,9 @@ const countingStore = (store: TaskStore.TaskStore["Type"]): TaskStore.TaskStore[
             const end = performance.now()
             entry.ms += end - start
             callStats.set(key, entry)
-            if (mode === "timeline") callTimeline.push([key, start, end, Array.isArray(result) ? result.length : 1])
+            if (callsMode === "timeline") {
+              callTimeline.push([key, start, end, Array.isArray(result) ? result.length : 1])
+            }
           }))
       })
     }
@@ -208,9 +213,8 @@ const countingStore = (store: TaskStore.TaskStore["Type"]): TaskStore.TaskStore[
 
 const reportCalls = (jobs: number) =>
   Effect.sync(() => {
-    const mode = process.env.BENCH_STORE_CALLS
-    if (mode !== "1" && mode !== "timeline") return
-    if (mode === "timeline" && callTimeline.length > 0) {
+    if (callsMode === undefined) return
+    if (callsMode === "timeline" && callTimeline.length > 0) {
       const t0 = callTimeline[0]![1]
       const rows = callTimeline.map(([key, start, end, n]) =>
         `  ${(start - t0).toFixed(1).padStart(8)} ${(end - t0).toFixed(1).padStart(8)} ${key.padEnd(16)} ${n}`
