@@ -37,7 +37,7 @@ describe.skipIf(skipPg)("PgTaskStore", () => {
       const schema = yield* sharedSchema
       const migrate = Effect.provide(PgTaskStore.migrate({ schema }), clientLayer)
       const results = yield* Effect.all([migrate, migrate, migrate], { concurrency: "unbounded" })
-      assert.deepStrictEqual(results.map((applied) => applied.length).sort(), [0, 0, 3])
+      assert.deepStrictEqual(results.map((applied) => applied.length).sort(), [0, 0, 4])
       const rows = yield* Effect.provide(
         Effect.flatMap(PgClient.PgClient, (sql) =>
           sql.unsafe<{ migration_id: number }>(`SELECT migration_id FROM "${schema}".migrations`)),
@@ -47,7 +47,7 @@ describe.skipIf(skipPg)("PgTaskStore", () => {
         rows.map((row) =>
           row.migration_id
         ).sort(),
-        [1, 2, 3]
+        [1, 2, 3, 4]
       )
       // stores made at once on the migrated schema, and again, still work
       const [a, b] = yield* Effect.all([storeIn(schema), storeIn(schema)], { concurrency: "unbounded" })
@@ -433,6 +433,73 @@ describe.skipIf(skipPg)("PgTaskStore", () => {
       }
       assert.isTrue(received)
     })), 30_000)
+
+  it.live(
+    "a task handed off while the connection kept for it is lost starts all the same",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const schema = yield* sharedSchema
+        const store = yield* storeIn(schema)
+        const admin = yield* Layer.build(clientLayer)
+        /** The backends whose last statement was a handed-off insert of this schema. */
+        const inserters = Effect.provide(
+          Effect.flatMap(PgClient.PgClient, (sql) =>
+            sql<{ pid: number; backendStart: Date }>`SELECT pid, backend_start AS "backendStart"
+            FROM pg_stat_activity WHERE query LIKE ${`%"${schema}"."insert_claimed"%`}`),
+          admin
+        )
+        /** A worker's wait takes a lone task submitted meanwhile: it arrives claimed. */
+        const handOff = (payload: number) =>
+          Effect.gen(function*() {
+            const received: Array<string | undefined> = []
+            const waiting = yield* Effect.fork(store.awaitWork({
+              timeoutMs: 60_000,
+              handoff: {
+                workerId: "w1",
+                leaseMs: 30_000,
+                accepts: () =>
+                  true,
+                receive: (task) =>
+                  received.push(task?.status)
+              }
+            }))
+            yield* Effect.sleep("50 millis")
+            const [inserted] = yield* store.tasksInsert({ tasks: [{ name: "x", payload }] })
+            yield* Fiber.interrupt(waiting)
+            assert.deepStrictEqual(received, ["running"])
+            assert.strictEqual(inserted!.task.status, "running")
+          })
+        // the first goes through the pool while the lane is taken, the second through the lane
+        yield* handOff(1)
+        yield* handOff(2)
+        const before = yield* inserters
+        assert.isAtLeast(before.length, 1)
+        const killed = yield* Effect.provide(
+          Effect.flatMap(PgClient.PgClient, (sql) =>
+            sql<{ killed: boolean }>`SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity
+            WHERE pid IN ${
+              sql.in(before.map((backend) => backend.pid))
+            }`),
+          admin
+        )
+        assert.isTrue(killed.every((row) =>
+          row.killed
+        ))
+        yield* Effect.sleep("100 millis")
+        // refused by the lost connection before it was sent: inserted through the pool
+        yield* handOff(3)
+        // the lane is taken again (at most once a second), and used
+        yield* Effect.sleep("1100 millis")
+        yield* handOff(4)
+        yield* handOff(5)
+        const after = yield* inserters
+        const killedAt = Math.max(...before.map((backend) => backend.backendStart.getTime()))
+        assert.isTrue(after.some((backend) => backend.backendStart.getTime() > killedAt))
+        const counts = yield* store.tasksCount()
+        assert.strictEqual(counts.byStatus.running, 5)
+      })),
+    30_000
+  )
 
   it.scoped("completion under a lost lease is refused", () =>
     Effect.gen(function*() {

@@ -120,6 +120,38 @@ const migrations = (schema: string): Record<string, Effect.Effect<void, unknown,
           `DROP INDEX ${q("tasks_created_idx")}`,
           `CREATE INDEX tasks_created_idx ON ${q("tasks")} (created_at)`
         ].join(";\n")
+      ).withoutTransform),
+    // The handed-off insert (a lone task inserted already claimed by an idle worker of the
+    // submitting process) as a function: its statements are planned once per connection, where
+    // the INSERT … SELECT sent as text was parsed and planned on every call, a quarter of a
+    // millisecond of the database's part of enqueue-to-start latency when idle (1.45 ms instead
+    // of 1.2 for a prepared statement, measured with node-pg). Inserted as usual (pending or
+    // scheduled, not leased) when the queue is paused; returns the status inserted.
+    "0004_insert_claimed": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      sql.unsafe(
+        `CREATE FUNCTION ${q("insert_claimed")}(
+            p_id TEXT, p_name TEXT, p_queue TEXT, p_status TEXT, p_priority SMALLINT, p_payload JSONB,
+            p_max_attempts INTEGER, p_retry JSONB, p_timeout_ms BIGINT, p_soft_timeout_ms BIGINT,
+            p_run_at BIGINT, p_created_at BIGINT, p_updated_at BIGINT, p_idempotency_key TEXT,
+            p_parent_id TEXT, p_tags JSONB, p_worker_id TEXT, p_now BIGINT, p_lease_expires_at BIGINT)
+          RETURNS TEXT LANGUAGE plpgsql VOLATILE
+          AS $fn$ BEGIN
+            IF EXISTS (SELECT 1 FROM ${q("paused_queues")} WHERE queue = p_queue) THEN
+              INSERT INTO ${q("tasks")} (id, name, queue, status, priority, payload, max_attempts, retry,
+                  timeout_ms, soft_timeout_ms, run_at, created_at, updated_at, idempotency_key, parent_id, tags)
+                VALUES (p_id, p_name, p_queue, p_status, p_priority, p_payload, p_max_attempts, p_retry,
+                  p_timeout_ms, p_soft_timeout_ms, p_run_at, p_created_at, p_updated_at, p_idempotency_key,
+                  p_parent_id, p_tags);
+              RETURN p_status;
+            END IF;
+            INSERT INTO ${q("tasks")} (id, name, queue, status, priority, payload, max_attempts, retry,
+                timeout_ms, soft_timeout_ms, run_at, created_at, updated_at, idempotency_key, parent_id, tags,
+                attempt, started_at, lease_owner, lease_expires_at)
+              VALUES (p_id, p_name, p_queue, 'running', p_priority, p_payload, p_max_attempts, p_retry,
+                p_timeout_ms, p_soft_timeout_ms, p_run_at, p_created_at, p_updated_at, p_idempotency_key,
+                p_parent_id, p_tags, 1, p_now, p_worker_id, p_lease_expires_at);
+            RETURN 'running';
+          END $fn$`
       ).withoutTransform)
   }
 }

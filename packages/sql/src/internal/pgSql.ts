@@ -21,6 +21,14 @@ export interface PgTables {
   readonly paused: string
   /** The claim's function of rows to take (see `claim`). */
   readonly claimable: string
+  /** The handed-off insert's function (see `insertClaimed`), quoted. */
+  readonly insertClaimed: string
+}
+
+/** A statement as text and parameters (for `PgLane.execute`). @internal */
+export interface PgStatement {
+  readonly text: string
+  readonly params: ReadonlyArray<string | number | null>
 }
 
 /** @internal */
@@ -28,7 +36,8 @@ export const tablesOf = (schema: string): PgTables => ({
   tasks: `${schema}.tasks`,
   logs: `${schema}.task_logs`,
   paused: `${schema}.paused_queues`,
-  claimable: `${schema}.claimable_tasks`
+  claimable: `${schema}.claimable_tasks`,
+  insertClaimed: `"${schema}"."insert_claimed"`
 })
 
 type Rows = Effect.Effect<ReadonlyArray<Record<string, unknown>>, SqlError>
@@ -73,6 +82,9 @@ export const makeQueries = (client: SqlClient.SqlClient, tables: PgTables) => {
   const logs = sql(tables.logs)
   const paused = sql(tables.paused)
   const claimable = sql(tables.claimable)
+  const insertClaimedText =
+    `SELECT ${tables.insertClaimed}($1, $2, $3, $4, $5::smallint, $6::jsonb, $7::integer, $8::jsonb,
+    $9::bigint, $10::bigint, $11::bigint, $12::bigint, $13::bigint, $14, $15, $16::jsonb, $17, $18::bigint, $19::bigint) AS status`
 
   /**
    * The rows a batch settle changed (an `UPDATE … RETURNING t.id, t.name, t.queue, t.attempt`),
@@ -156,24 +168,37 @@ export const makeQueries = (client: SqlClient.SqlClient, tables: PgTables) => {
 
     /**
      * Inserts a lone task (no idempotency key) claimed by `workerId`: running, attempt 1,
-     * leased; or as usual when its queue is paused. Returns the status inserted.
+     * leased; or as usual when its queue is paused. A call of the schema's `insert_claimed`
+     * function (migration 0004), as text and parameters for `PgLane.execute`; its one row holds
+     * the status inserted.
      */
     insertClaimed: (
       row: NewTaskColumns,
       claim: { readonly workerId: string; readonly now: number; readonly leaseMs: number }
-    ) =>
-      sql<{ readonly status: string }>`INSERT INTO ${tasks} (${sql.literal(newTaskSetColumns.join(", "))},
-          attempt, started_at, lease_owner, lease_expires_at)
-        SELECT ${row.id}, ${row.name}, ${row.queue}, CASE WHEN p.paused THEN ${row.status} ELSE 'running' END,
-          ${row.priority}::smallint, ${row.payload}::jsonb, ${row.max_attempts}::integer, ${row.retry}::jsonb,
-          ${row.timeout_ms}::bigint, ${row.soft_timeout_ms}::bigint, ${row.run_at}::bigint, ${row.created_at}::bigint,
-          ${row.updated_at}::bigint, ${row.idempotency_key}, ${row.parent_id}, ${row.tags}::jsonb,
-          CASE WHEN p.paused THEN 0 ELSE 1 END,
-          CASE WHEN p.paused THEN NULL ELSE ${claim.now}::bigint END,
-          CASE WHEN p.paused THEN NULL ELSE ${claim.workerId} END,
-          CASE WHEN p.paused THEN NULL ELSE ${claim.now + claim.leaseMs}::bigint END
-        FROM (SELECT EXISTS (SELECT 1 FROM ${paused} WHERE queue = ${row.queue}) AS paused) p
-        RETURNING status`,
+    ): PgStatement => ({
+      text: insertClaimedText,
+      params: [
+        row.id,
+        row.name,
+        row.queue,
+        row.status,
+        row.priority,
+        row.payload,
+        row.max_attempts,
+        row.retry,
+        row.timeout_ms,
+        row.soft_timeout_ms,
+        row.run_at,
+        row.created_at,
+        row.updated_at,
+        row.idempotency_key,
+        row.parent_id,
+        row.tags,
+        claim.workerId,
+        claim.now,
+        claim.now + claim.leaseMs
+      ]
+    }),
 
     /**
      * The tasks holding one of these (name, key) pairs, unfinished ones last, then oldest first

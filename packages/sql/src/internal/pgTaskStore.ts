@@ -35,6 +35,7 @@ import type { TaskEvent, TaskStore } from "@spindle/tasks"
 import { TaskRecord, TaskStatus, TaskStore as TaskStoreModule } from "@spindle/tasks"
 import type { Scope } from "effect"
 import { Chunk, Clock, Deferred, Duration, Effect, Either, Fiber, Option, PubSub, Queue, Ref, Stream } from "effect"
+import * as PgLane from "./pgLane.js"
 import { migrate, validSchemaName } from "./pgMigrations.js"
 import type { SettledRow } from "./pgSql.js"
 import { claimedRow, makeQueries, tablesOf } from "./pgSql.js"
@@ -502,17 +503,26 @@ export const make = (
 
     /** The handoffs of the `awaitWork` calls waiting (see `TaskStore.awaitWork`). */
     const handoffs = TaskStoreModule.makeHandoffs()
+    /** The connection kept for the handed-off inserts (see pgLane.ts). */
+    const lane = yield* PgLane.make(sql)
 
     /**
      * A lone task taken by a waiting worker of this process: inserted claimed by it in one
-     * statement (unless its queue is paused), then handed to it. Wakes nobody when claimed.
+     * statement on the lane (unless its queue is paused), then handed to it. Wakes nobody when
+     * claimed. The worker starts it before its events are published (they wait on nobody).
      */
     const insertHandedOff = (
       handoff: TaskStore.TaskStore.Handoff,
       input: TaskRecord.NewTask,
       now: number
     ): Effect.Effect<ReadonlyArray<TaskStore.TaskStore.Inserted>, StoreError> => {
-      let handed: TaskRecord.TaskRecord | undefined
+      let received = false
+      /** Gives the worker its task, or nothing (the insert failed, or the queue is paused), once. */
+      const receive = (record: TaskRecord.TaskRecord | undefined) => {
+        if (received) return
+        received = true
+        handoff.receive(record)
+      }
       return Effect.gen(function*() {
         const row = yield* Effect.try({
           try: () => newTaskColumns(input, now),
@@ -522,17 +532,19 @@ export const make = (
         if (Either.isLeft(record)) return yield* storeError("tasksInsert")(record.left)
         const [inserted] = yield* query(
           "tasksInsert",
-          q.insertClaimed(row, { workerId: handoff.workerId, now, leaseMs: handoff.leaseMs })
+          lane.execute(q.insertClaimed(row, { workerId: handoff.workerId, now, leaseMs: handoff.leaseMs }))
         )
         if (inserted?.status !== "running") {
+          receive(undefined)
           yield* publish([event("submitted", record.right)])
           yield* signalWork
           return [{ task: record.right, created: true }]
         }
-        handed = TaskStoreModule.claimedRecord(record.right, handoff, now)
+        const handed = TaskStoreModule.claimedRecord(record.right, handoff, now)
+        receive(handed)
         yield* publish([event("submitted", record.right), event("started", handed)])
         return [{ task: handed, created: true }]
-      }).pipe(Effect.ensuring(Effect.sync(() => handoff.receive(handed))))
+      }).pipe(Effect.ensuring(Effect.sync(() => receive(undefined))))
     }
 
     const tasksInsert: Service["tasksInsert"] = ({ tasks: inputs }) =>
@@ -981,7 +993,10 @@ export const make = (
         (rows) => rows.map((row) => ({ queue: row.queue, paused: row.paused }))
       )
 
-    const awaitWork: Service["awaitWork"] = ({ handoff, timeoutMs }) => handoffs.offer(handoff, waitForWork(timeoutMs))
+    const awaitWork: Service["awaitWork"] = ({ handoff, timeoutMs }) =>
+      handoff === undefined
+        ? waitForWork(timeoutMs)
+        : Effect.zipRight(lane.want, handoffs.offer(handoff, waitForWork(timeoutMs)))
 
     const waitForWork = (timeoutMs: number) =>
       Effect.gen(function*() {
