@@ -13,9 +13,11 @@
  * - Inserts send one JSON array per column; without idempotency keys in the batch, nothing
  *   comes back but the command status.
  * - A lone task submitted while a worker of the same process waits idle is inserted already
- *   claimed by it (a call of the schema's `insert_claimed` function) on a connection the store
- *   keeps for these inserts once a worker waits (taken from pools of 4 or more; a statement
- *   arriving while it is busy goes through the pool), so the task starts as its insert returns.
+ *   claimed by it (a call of the schema's `insert_claimed` function), so the task starts as its
+ *   insert returns.
+ * - Claims, batched completions and those inserts go straight to connections the store keeps
+ *   once a worker of the process waits or claims: up to 3, leaving 2 to the pool (none from a
+ *   pool of 2 or fewer). A statement arriving while they are all busy goes through the pool.
  * - Completion, failure and progress apply only to a task still `running` under the caller's
  *   lease (`LeaseLost` otherwise).
  * - Wake-ups and lifecycle events reach the other processes through LISTEN/NOTIFY on one channel

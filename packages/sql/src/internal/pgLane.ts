@@ -1,38 +1,53 @@
 /**
- * The lane: one pooled connection a Postgres store keeps for the statements a caller waits on
- * alone (the handed-off insert, whose round trip is most of enqueue-to-start latency), sent
- * straight to it. Through the client's statements, each went through a span, a scope and the
- * pool's checkout: 0.4 of the 2.7 ms from submit to start when the process had been idle
- * (`node bench/dist/durableSpindle.js pg latency 50 10`: that much code runs slowly when
- * nothing has run for a while).
+ * Lanes: a few pooled connections a Postgres store keeps for its hot statements (the claims,
+ * the batched completions, the handed-off insert), sent straight to them.
  *
- * - It is taken when first wanted (a worker of the process waits for work), not by stores that
- *   never hand tasks off, and only from a pool of at least 4 connections.
- * - It takes a statement only when free: a statement arriving while it is busy goes through the
- *   pool, so the lane never queues anything.
+ * Through the client's statements, each went through a span, a scope and the pool's checkout,
+ * and the checkout waits for `process.nextTick`: while a worker ran a batch of short tasks (one
+ * long chain of microtasks) its next claim and the completions of the tasks done so far were
+ * not sent before the whole batch had run, so the database and the process took turns instead of
+ * working at once. Sent on a lane, a statement leaves the moment its fiber runs. Also, the
+ * checkout was 0.4 of the 2.7 ms from submit to start when the process had been idle (`node
+ * bench/dist/durableSpindle.js pg latency 50 10`: code that has not run lately runs slowly).
+ *
+ * - Lanes are taken when first wanted (by a worker of the process), not by stores that never
+ *   claim, and from pools of at least 4 connections, leaving 2 to the pool.
+ * - A lane takes a statement only when free: a statement arriving while every lane is busy goes
+ *   through the pool, so lanes never queue anything.
  * - A lane whose connection was lost (the server restarted, the backend was terminated) is
  *   released (the pool discards the connection) and taken again when next wanted, at most once a
- *   second. A statement the lost connection refused before sending it goes through the pool; one
- *   lost in flight fails, as it would have through the pool.
+ *   second after a loss. A statement the lost connection refused before sending it goes through
+ *   the pool; one lost in flight fails, as it would have through the pool.
  *
  * @internal
  */
 import type * as PgClient from "@effect/sql-pg/PgClient"
 import type { Connection } from "@effect/sql/SqlConnection"
 import type { SqlError } from "@effect/sql/SqlError"
+import type { Statement } from "@effect/sql/Statement"
 import { Effect, Exit, Scope } from "effect"
-import type { PgStatement } from "./pgSql.js"
+
+/** A statement as text and parameters. @internal */
+export interface PgStatement {
+  readonly text: string
+  readonly params: ReadonlyArray<string | number | null>
+}
 
 /** @internal */
-export interface PgLane {
-  /** Runs a statement on the lane when it is free, through the pool otherwise. */
+export interface PgLanes {
+  /** Runs a statement given as text on a free lane, through the pool otherwise. */
   readonly execute: (statement: PgStatement) => Effect.Effect<ReadonlyArray<Record<string, unknown>>, SqlError>
-  /** Takes the lane in the background unless it is held (or being taken, or was lately). */
+  /** Runs a statement on a free lane, as usual otherwise. */
+  readonly run: <A extends object>(statement: Statement<A>) => Effect.Effect<ReadonlyArray<A>, SqlError>
+  /** Takes a lane in the background when fewer are held than may be. */
   readonly want: Effect.Effect<void>
 }
 
-/** The smallest pool the lane takes a connection from. */
-const MIN_POOL = 4
+/** The most lanes a store takes. */
+const MAX_LANES = 3
+
+/** The connections a store leaves to its pool. */
+const LEFT_TO_POOL = 2
 
 /** The messages of node-pg's refusals of a query on a connection already lost (never sent). */
 const NEVER_SENT = new Set([
@@ -56,30 +71,41 @@ const neverSent = (error: SqlError): boolean => {
   return cause instanceof Error && NEVER_SENT.has(cause.message)
 }
 
+interface Lane {
+  readonly connection: Connection
+  readonly scope: Scope.CloseableScope
+  busy: boolean
+}
+
 /** @internal */
-export const make = (sql: PgClient.PgClient): Effect.Effect<PgLane, never, Scope.Scope> =>
+export const make = (sql: PgClient.PgClient): Effect.Effect<PgLanes, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const pooled = (statement: PgStatement) =>
-      sql.unsafe<Record<string, unknown>>(statement.text, statement.params).withoutTransform
-    if ((sql.config.maxConnections ?? 10) < MIN_POOL) return { execute: pooled, want: Effect.void }
+    const size = Math.min(MAX_LANES, (sql.config.maxConnections ?? 10) - LEFT_TO_POOL)
+    if (size < 1) {
+      return {
+        execute: (statement) => sql.unsafe<Record<string, unknown>>(statement.text, statement.params).withoutTransform,
+        run: (statement) => statement,
+        want: Effect.void
+      }
+    }
 
     const storeScope = yield* Effect.scope
-    let lane: { readonly connection: Connection; readonly scope: Scope.CloseableScope } | undefined
-    let busy = false
-    let taking = false
-    let lastTakenAt = Number.NEGATIVE_INFINITY
+    const lanes: Array<Lane> = []
+    let taking = 0
+    let lostAt = Number.NEGATIVE_INFINITY
     let closed = false
 
-    const release = (held: NonNullable<typeof lane>) =>
+    const release = (lane: Lane) =>
       Effect.suspend(() => {
-        if (lane === held) lane = undefined
-        return Scope.close(held.scope, Exit.void)
+        const index = lanes.indexOf(lane)
+        if (index >= 0) lanes.splice(index, 1)
+        return Scope.close(lane.scope, Exit.void)
       })
 
     yield* Effect.addFinalizer(() =>
       Effect.suspend(() => {
         closed = true
-        return lane === undefined ? Effect.void : release(lane)
+        return Effect.forEach(lanes.slice(), release, { discard: true })
       })
     )
 
@@ -87,35 +113,57 @@ export const make = (sql: PgClient.PgClient): Effect.Effect<PgLane, never, Scope
     const take = Effect.gen(function*() {
       const scope = yield* Scope.make()
       const reserved = yield* Effect.exit(Scope.extend(sql.reserve, scope))
-      taking = false
+      taking--
       if (Exit.isFailure(reserved) || closed) return yield* Scope.close(scope, Exit.void)
-      lane = { connection: reserved.value, scope }
+      lanes.push({ connection: reserved.value, scope, busy: false })
     }).pipe(Effect.uninterruptible)
 
     const want: Effect.Effect<void> = Effect.suspend(() => {
-      if (lane !== undefined || taking || closed || Date.now() - lastTakenAt < 1000) return Effect.void
-      taking = true
-      lastTakenAt = Date.now()
+      if (lanes.length + taking >= size || closed || Date.now() - lostAt < 1000) return Effect.void
+      taking++
       return Effect.asVoid(Effect.forkIn(take, storeScope))
     })
 
-    const execute = (statement: PgStatement) =>
-      Effect.suspend(() => {
-        const held = lane
-        if (held === undefined) return Effect.zipRight(want, pooled(statement))
-        if (busy) return pooled(statement)
-        busy = true
-        return held.connection.execute(statement.text, statement.params, undefined).pipe(
+    const onLane = <A>(
+      text: string,
+      params: ReadonlyArray<unknown>,
+      otherwise: Effect.Effect<ReadonlyArray<A>, SqlError>
+    ) =>
+      Effect.suspend((): Effect.Effect<ReadonlyArray<A>, SqlError> => {
+        let lane: Lane | undefined
+        for (const held of lanes) {
+          if (!held.busy) {
+            lane = held
+            break
+          }
+        }
+        if (lane === undefined) return lanes.length + taking < size ? Effect.zipRight(want, otherwise) : otherwise
+        const chosen = lane
+        chosen.busy = true
+        return chosen.connection.execute(text, params, undefined).pipe(
           Effect.ensuring(Effect.sync(() => {
-            busy = false
+            chosen.busy = false
           })),
-          Effect.catchAll((error) =>
-            lostConnection(error)
-              ? Effect.zipRight(release(held), neverSent(error) ? pooled(statement) : Effect.fail(error))
-              : Effect.fail(error)
-          )
+          Effect.catchAll((error) => {
+            if (!lostConnection(error)) return Effect.fail(error)
+            lostAt = Date.now()
+            return Effect.zipRight(release(chosen), neverSent(error) ? otherwise : Effect.fail(error))
+          })
         )
       })
 
-    return { execute, want }
+    return {
+      execute: (statement) =>
+        onLane(
+          statement.text,
+          statement.params,
+          sql.unsafe<Record<string, unknown>>(statement.text, statement.params).withoutTransform
+        ),
+      run: (statement) =>
+        Effect.suspend(() => {
+          const [text, params] = statement.compile()
+          return onLane(text, params, statement)
+        }),
+      want
+    }
   })

@@ -7,10 +7,11 @@
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
-import type { Fragment } from "@effect/sql/Statement"
+import type { Fragment, Statement } from "@effect/sql/Statement"
 import type { TaskStatus, TaskStore } from "@spindle/tasks"
 import { TaskRecord } from "@spindle/tasks"
 import { Effect } from "effect"
+import type { PgStatement } from "./pgLane.js"
 import type { NewTaskColumns } from "./taskRow.js"
 import { claimReturnedColumns, newTaskSetColumns } from "./taskRow.js"
 
@@ -23,12 +24,6 @@ export interface PgTables {
   readonly claimable: string
   /** The handed-off insert's function (see `insertClaimed`), quoted. */
   readonly insertClaimed: string
-}
-
-/** A statement as text and parameters (for `PgLane.execute`). @internal */
-export interface PgStatement {
-  readonly text: string
-  readonly params: ReadonlyArray<string | number | null>
 }
 
 /** @internal */
@@ -75,8 +70,18 @@ export const claimedRow = (
   return row
 }
 
-/** @internal */
-export const makeQueries = (client: SqlClient.SqlClient, tables: PgTables) => {
+/**
+ * The queries of a store on `client`; `hot` runs the statements of the claim loop and the
+ * settler (see `PgLanes.run`).
+ *
+ * @internal
+ */
+export const makeQueries = (
+  client: SqlClient.SqlClient,
+  tables: PgTables,
+  hot: <A extends object>(statement: Statement<A>) => Effect.Effect<ReadonlyArray<A>, SqlError> = (statement) =>
+    statement
+) => {
   const sql = client.withoutTransforms()
   const tasks = sql(tables.tasks)
   const logs = sql(tables.logs)
@@ -93,9 +98,9 @@ export const makeQueries = (client: SqlClient.SqlClient, tables: PgTables) => {
    */
   const settled = (update: Fragment): Effect.Effect<ReadonlyArray<SettledRow>, SqlError> =>
     Effect.map(
-      sql<{ readonly rows: ReadonlyArray<readonly [string, string, string, number]> | null }>`WITH settled AS (
+      hot(sql<{ readonly rows: ReadonlyArray<readonly [string, string, string, number]> | null }>`WITH settled AS (
         ${update}
-      ) SELECT json_agg(json_build_array(id, name, queue, attempt)) AS rows FROM settled`,
+      ) SELECT json_agg(json_build_array(id, name, queue, attempt)) AS rows FROM settled`),
       (result) => (result[0]?.rows ?? []).map(([id, name, queue, attempt]) => ({ id, name, queue, attempt }))
     )
 
@@ -230,7 +235,7 @@ export const makeQueries = (client: SqlClient.SqlClient, tables: PgTables) => {
       readonly names: ReadonlyArray<string> | undefined
     }): Rows =>
       Effect.map(
-        sql<{ readonly rows: ReadonlyArray<Record<string, unknown>> | null }>`WITH claimed AS (
+        hot(sql<{ readonly rows: ReadonlyArray<Record<string, unknown>> | null }>`WITH claimed AS (
           UPDATE ${tasks} SET
             status = 'running', attempt = attempt + 1, started_at = ${params.now}, finished_at = NULL,
             lease_owner = ${params.workerId}, lease_expires_at = ${params.now + params.leaseMs},
@@ -239,7 +244,7 @@ export const makeQueries = (client: SqlClient.SqlClient, tables: PgTables) => {
             ${params.queues ?? null}::text[], ${params.names ?? null}::text[])))
             AND status IN ('pending', 'scheduled')
           RETURNING ${sql.literal(claimReturnedColumns.join(", "))}
-        ) SELECT json_agg(claimed) AS rows FROM claimed`,
+        ) SELECT json_agg(claimed) AS rows FROM claimed`),
         (result) => result[0]?.rows ?? []
       ),
 

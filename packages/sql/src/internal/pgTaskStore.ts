@@ -253,7 +253,9 @@ export const make = (
     yield* migrateSchema(schema)
     const sql = yield* PgClient.PgClient
 
-    const q = makeQueries(sql, tablesOf(schema))
+    /** The connections kept for the hot statements (see pgLane.ts). */
+    const lanes = yield* PgLane.make(sql)
+    const q = makeQueries(sql, tablesOf(schema), lanes.run)
     const channel = `${schema}_tasks`
     const codec = makeTaskRowCodec("native")
     const origin = crypto.randomUUID()
@@ -503,12 +505,10 @@ export const make = (
 
     /** The handoffs of the `awaitWork` calls waiting (see `TaskStore.awaitWork`). */
     const handoffs = TaskStoreModule.makeHandoffs()
-    /** The connection kept for the handed-off inserts (see pgLane.ts). */
-    const lane = yield* PgLane.make(sql)
 
     /**
      * A lone task taken by a waiting worker of this process: inserted claimed by it in one
-     * statement on the lane (unless its queue is paused), then handed to it. Wakes nobody when
+     * statement on a lane (unless its queue is paused), then handed to it. Wakes nobody when
      * claimed. The worker starts it before its events are published (they wait on nobody).
      */
     const insertHandedOff = (
@@ -532,7 +532,7 @@ export const make = (
         if (Either.isLeft(record)) return yield* storeError("tasksInsert")(record.left)
         const [inserted] = yield* query(
           "tasksInsert",
-          lane.execute(q.insertClaimed(row, { workerId: handoff.workerId, now, leaseMs: handoff.leaseMs }))
+          lanes.execute(q.insertClaimed(row, { workerId: handoff.workerId, now, leaseMs: handoff.leaseMs }))
         )
         if (inserted?.status !== "running") {
           receive(undefined)
@@ -995,8 +995,8 @@ export const make = (
 
     const awaitWork: Service["awaitWork"] = ({ handoff, timeoutMs }) =>
       handoff === undefined
-        ? waitForWork(timeoutMs)
-        : Effect.zipRight(lane.want, handoffs.offer(handoff, waitForWork(timeoutMs)))
+        ? Effect.zipRight(lanes.want, waitForWork(timeoutMs))
+        : Effect.zipRight(lanes.want, handoffs.offer(handoff, waitForWork(timeoutMs)))
 
     const waitForWork = (timeoutMs: number) =>
       Effect.gen(function*() {

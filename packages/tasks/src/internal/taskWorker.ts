@@ -638,6 +638,12 @@ export const make = (
       })
     }
 
+    /** The time from due to started, of an attempt that started at `start`. */
+    const observeQueueWait = (record: TaskRecord, start: number, labels: ReadonlyArray<MetricLabel.MetricLabel>) => {
+      const wait = Math.max(0, (record.startedAt?.getTime() ?? start) - record.runAt.getTime())
+      Metrics.queueWaitSeconds.unsafeUpdate(wait / 1000, labels)
+    }
+
     /**
      * Starts the attempt of a task holding a slot: its handler runs in a fiber of its own (a
      * root fiber, interrupted by the shutdown), and everything after it happens as that fiber
@@ -648,9 +654,8 @@ export const make = (
       const registered = handlers.entries.get(record.name)
       const start = clock.unsafeCurrentTimeMillis()
       const labels = labelsOf(record.name).name
-      const wait = Math.max(0, (record.startedAt?.getTime() ?? start) - record.runAt.getTime())
-      Metrics.queueWaitSeconds.unsafeUpdate(wait / 1000, labels)
       if (registered === undefined) {
+        observeQueueWait(record, start, labels)
         const error: TaskError = {
           tag: "NoHandler",
           message: `worker ${workerId} has no handler for task "${record.name}"`,
@@ -675,7 +680,6 @@ export const make = (
         "attempt",
         record.attempt
       )
-      Metrics.activeHandlers.unsafeModify(1, fiberLabels)
       const fiber = Runtime.runFork(
         Runtime.make({ context, fiberRefs: runtime.fiberRefs, runtimeFlags: runtime.runtimeFlags })
       )(
@@ -694,6 +698,10 @@ export const make = (
           }
         }
       )
+      // recorded once the handler has started (before, they held its start back by a tenth of a
+      // millisecond when the process had been idle: code that has not run lately runs slowly)
+      observeQueueWait(record, start, labels)
+      Metrics.activeHandlers.unsafeModify(1, fiberLabels)
       entry.handler = fiber
       if (entry.stop !== undefined) fiber.unsafeInterruptAsFork(fiber.id())
       fiber.addObserver((exit) => {
