@@ -207,6 +207,10 @@ export const durableRunnerMain = async (
       process.exit(3)
     }
     process.stderr.write(`${system} ${mode}: ${(error as Error)?.stack ?? String(error)}\n`)
+    const detail = error as { operation?: unknown; cause?: { cause?: unknown } }
+    if (detail?.operation !== undefined) {
+      process.stderr.write(`operation ${String(detail.operation)}: ${String(detail.cause?.cause ?? detail.cause)}\n`)
+    }
     process.exit(1)
   }
 }

@@ -124,10 +124,11 @@ export const make = (sql: PgClient.PgClient): Effect.Effect<PgLanes, never, Scop
       return Effect.asVoid(Effect.forkIn(take, storeScope))
     })
 
+    /** `text` on a free lane, or `otherwise()` (made only when needed). */
     const onLane = <A>(
       text: string,
       params: ReadonlyArray<unknown>,
-      otherwise: Effect.Effect<ReadonlyArray<A>, SqlError>
+      otherwise: () => Effect.Effect<ReadonlyArray<A>, SqlError>
     ) =>
       Effect.suspend((): Effect.Effect<ReadonlyArray<A>, SqlError> => {
         let lane: Lane | undefined
@@ -137,7 +138,7 @@ export const make = (sql: PgClient.PgClient): Effect.Effect<PgLanes, never, Scop
             break
           }
         }
-        if (lane === undefined) return lanes.length + taking < size ? Effect.zipRight(want, otherwise) : otherwise
+        if (lane === undefined) return lanes.length + taking < size ? Effect.zipRight(want, otherwise()) : otherwise()
         const chosen = lane
         chosen.busy = true
         return chosen.connection.execute(text, params, undefined).pipe(
@@ -147,7 +148,7 @@ export const make = (sql: PgClient.PgClient): Effect.Effect<PgLanes, never, Scop
           Effect.catchAll((error) => {
             if (!lostConnection(error)) return Effect.fail(error)
             lostAt = Date.now()
-            return Effect.zipRight(release(chosen), neverSent(error) ? otherwise : Effect.fail(error))
+            return Effect.zipRight(release(chosen), neverSent(error) ? otherwise() : Effect.fail(error))
           })
         )
       })
@@ -157,12 +158,12 @@ export const make = (sql: PgClient.PgClient): Effect.Effect<PgLanes, never, Scop
         onLane(
           statement.text,
           statement.params,
-          sql.unsafe<Record<string, unknown>>(statement.text, statement.params).withoutTransform
+          () => sql.unsafe<Record<string, unknown>>(statement.text, statement.params).withoutTransform
         ),
       run: (statement) =>
         Effect.suspend(() => {
           const [text, params] = statement.compile()
-          return onLane(text, params, statement)
+          return onLane(text, params, () => statement)
         }),
       want
     }
