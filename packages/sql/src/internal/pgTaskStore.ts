@@ -265,10 +265,11 @@ export const make = (
 
     /**
      * Runs a statement, uninterruptibly: an interrupted statement is cancelled by
-     * `pg_cancel_backend`, whose signal can reach the connection after the statement has ended
-     * and cancel the next one run on it, someone else's (a wait for work interrupted by a wake-up
-     * while it read the next due time failed a later count, 2 runs in 40 of the latency
-     * benchmark). A statement thus always ends before its caller is interrupted.
+     * `pg_cancel_backend`, and when its result came in meanwhile its connection went back to the
+     * pool before the cancel was done, which then cancelled the next statement run there,
+     * someone else's (a wait for work interrupted by a wake-up while it read the next due time
+     * failed a later count, 2 runs in 40 of the latency benchmark). A statement thus always ends
+     * before its caller is interrupted.
      */
     const query = <A, R>(operation: string, statement: Effect.Effect<A, SqlError.SqlError, R>) =>
       Effect.mapError(Effect.uninterruptible(statement), storeError(operation))
