@@ -502,6 +502,33 @@ describe.skipIf(skipPg)("PgTaskStore", () => {
   )
 
   it.live(
+    "a store keeps at most its lanes' connections, leaving two to the pool",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        // a pool of 4: at most 2 lanes, however many waits and claims want one at once
+        const store = yield* storeIn(yield* sharedSchema)
+        for (let round = 0; round < 5; round++) {
+          const waits = yield* Effect.forEach(
+            Array.from({ length: 8 }),
+            () => Effect.fork(store.awaitWork({ timeoutMs: 60_000 })),
+            { concurrency: "unbounded" }
+          )
+          yield* Effect.forEach(
+            Array.from({ length: 8 }),
+            () => store.tasksClaim({ workerId: "w", limit: 1, leaseMs: 1000 }),
+            { concurrency: "unbounded" }
+          )
+          yield* Effect.forEach(waits, Fiber.interrupt, { discard: true })
+          yield* Effect.sleep("20 millis")
+        }
+        // statements that never take a lane still find a connection
+        const counts = yield* store.tasksCount().pipe(Effect.timeout("5 seconds"))
+        assert.strictEqual(counts.byStatus.pending, 0)
+      })),
+    30_000
+  )
+
+  it.live(
     "a store call interrupted midway never cancels a later statement",
     () =>
       Effect.scoped(Effect.gen(function*() {
