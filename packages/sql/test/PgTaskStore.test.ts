@@ -452,6 +452,7 @@ describe.skipIf(skipPg)("PgTaskStore", () => {
         const handOff = (payload: number) =>
           Effect.gen(function*() {
             const received: Array<string | undefined> = []
+            const seen: Array<unknown> = []
             const waiting = yield* Effect.fork(store.awaitWork({
               timeoutMs: 60_000,
               handoff: {
@@ -459,14 +460,21 @@ describe.skipIf(skipPg)("PgTaskStore", () => {
                 leaseMs: 30_000,
                 accepts: () =>
                   true,
-                receive: (task) =>
+                // readied while the insert is on its way: the very record received after
+                prepare: (task) =>
+                  seen.push(task),
+                receive: (task) => {
+                  seen.push(task)
                   received.push(task?.status)
+                }
               }
             }))
             yield* Effect.sleep("50 millis")
             const [inserted] = yield* store.tasksInsert({ tasks: [{ name: "x", payload }] })
             yield* Fiber.interrupt(waiting)
             assert.deepStrictEqual(received, ["running"])
+            assert.strictEqual(seen.length, 2)
+            assert.strictEqual(seen[0], seen[1])
             assert.strictEqual(inserted!.task.status, "running")
           })
         // the first goes through the pool while the lane is taken, the second through the lane

@@ -131,6 +131,13 @@ export declare namespace TaskStore {
      * failed): the task, if inserted, waits to be claimed as usual.
      */
     readonly receive: (task: TaskRecord | undefined) => void
+    /**
+     * Optional: the task as `receive` will have it if the insert succeeds, given (once, before
+     * `receive`, by a store whose insert takes a round trip) while the insert is on its way, so
+     * that the worker readies the attempt meanwhile. It must only compute: `receive` may still
+     * bring `undefined`.
+     */
+    readonly prepare?: ((task: TaskRecord) => void) | undefined
   }
 
   /**

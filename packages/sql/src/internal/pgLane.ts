@@ -2,16 +2,14 @@
  * Lanes: a few pooled connections a Postgres store keeps for its hot statements (the claims,
  * the batched completions, the handed-off insert), sent straight to them.
  *
- * Through the client's statements, each went through a span, a scope and the pool's checkout,
- * and the checkout waits for `process.nextTick`: while a worker ran a batch of short tasks (one
- * long chain of microtasks) its next claim and the completions of the tasks done so far were
- * not sent before the whole batch had run, so the database and the process took turns instead of
- * working at once. Sent on a lane, a statement leaves the moment its fiber runs. Also, the
- * checkout was 0.4 of the 2.7 ms from submit to start when the process had been idle (`node
- * bench/dist/durableSpindle.js pg latency 50 10`: code that has not run lately runs slowly).
+ * Through the client's statements, each went through a span, a scope and the pool's checkout
+ * (which waits for `process.nextTick`): 0.4 of the 2.7 ms from submit to start when the process
+ * had been idle (`node bench/dist/durableSpindle.js pg latency 50 10`: code that has not run
+ * lately runs slowly); the claim of a worker woken from idle went the same way. A drain of many
+ * short tasks is no faster (its claims and completions are few and large).
  *
- * - Lanes are taken when first wanted (by a worker of the process), not by stores that never
- *   claim, and from pools of at least 4 connections, leaving 2 to the pool.
+ * - Lanes are taken when first wanted (by a worker of the process waiting or claiming), not by
+ *   stores that never claim: up to 3, leaving 2 connections to the pool (none from a pool of 2).
  * - A lane takes a statement only when free: a statement arriving while every lane is busy goes
  *   through the pool, so lanes never queue anything.
  * - The statements given as text (`execute`: the handed-off insert) are prepared once per lane

@@ -543,6 +543,11 @@ export const make = (
         })
         const record = recordFromColumns(row)
         if (Either.isLeft(record)) return yield* storeError("tasksInsert")(record.left)
+        const handed = TaskStoreModule.claimedRecord(record.right, handoff, now)
+        // readied by the worker while the insert is on its way (a microtask runs once this fiber
+        // waits for the reply)
+        const prepare = handoff.prepare
+        if (prepare !== undefined) queueMicrotask(() => prepare(handed))
         const [inserted] = yield* query(
           "tasksInsert",
           lanes.execute(q.insertClaimed(row, { workerId: handoff.workerId, now, leaseMs: handoff.leaseMs }))
@@ -553,7 +558,6 @@ export const make = (
           yield* signalWork
           return [{ task: record.right, created: true }]
         }
-        const handed = TaskStoreModule.claimedRecord(record.right, handoff, now)
         receive(handed)
         yield* publish([event("submitted", record.right), event("started", handed)])
         return [{ task: handed, created: true }]
