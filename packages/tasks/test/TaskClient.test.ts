@@ -501,6 +501,41 @@ describe("TaskClient.await", () => {
     }).pipe(racing)
   })
 
+  it.effect("holds the store's events only while something is awaited, once for all awaits", () => {
+    let subscribed = 0
+    const counted = provideWrapped((store) => ({
+      ...store,
+      events: Stream.acquireRelease(
+        Effect.sync(() => subscribed++),
+        () => Effect.sync(() => subscribed--)
+      ).pipe(Stream.flatMap(() => store.events))
+    }))
+    return Effect.gen(function*() {
+      const c = yield* client
+      const first = yield* c.submit(Report, { day: new Date(0) })
+      const second = yield* c.submit(Report, { day: new Date(1) })
+      yield* settle
+      assert.strictEqual(subscribed, 0)
+      const awaits = yield* Effect.fork(Effect.all([c.await(first), c.await(second)], { concurrency: 2 }))
+      yield* settle
+      assert.strictEqual(subscribed, 1)
+      yield* workerSucceeds(Report, first.id, 1)
+      yield* settle
+      assert.strictEqual(subscribed, 1)
+      yield* workerSucceeds(Report, second.id, 2)
+      assert.deepStrictEqual(yield* Fiber.join(awaits), [1, 2])
+      yield* settle
+      assert.strictEqual(subscribed, 0)
+      // and again for the next await
+      const third = yield* c.submit(Report, { day: new Date(2) })
+      const awaiting = yield* Effect.fork(c.await(third))
+      yield* settle
+      assert.strictEqual(subscribed, 1)
+      yield* workerSucceeds(Report, third.id, 3)
+      assert.strictEqual(yield* Fiber.join(awaiting), 3)
+    }).pipe(counted)
+  })
+
   it.effect("re-reads the task as a backstop when its events are lost", () => {
     const deaf = provideWrapped((store) => ({ ...store, events: Stream.never }))
     return Effect.gen(function*() {
