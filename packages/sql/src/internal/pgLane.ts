@@ -12,7 +12,7 @@
  *   stores that never claim: up to 3, leaving 2 connections to the pool (none from a pool of 2).
  * - A lane takes a statement only when free: a statement arriving while every lane is busy goes
  *   through the pool, so lanes never queue anything.
- * - The statements given as text (`execute`: the handed-off insert) are prepared once per lane
+ * - Named statements (`execute`: the handed-off insert) are prepared once per lane
  *   and then only bound and run: parsing and planning the call each time was 0.15 to 0.3 ms of
  *   its round trip when idle (node-pg, 80 samples: 1.53 ms named, 1.67 ms unnamed). The driver
  *   prepares a statement given as `{ name, text }`, which `Connection.execute` hands it as is;
@@ -30,10 +30,14 @@ import type { SqlError } from "@effect/sql/SqlError"
 import type { Statement } from "@effect/sql/Statement"
 import { Effect, Exit, Scope } from "effect"
 
-/** A statement as text and parameters. @internal */
+/**
+ * A statement as text and parameters; with a `name` (unique to its text), a lane runs it
+ * prepared. @internal
+ */
 export interface PgStatement {
   readonly text: string
   readonly params: ReadonlyArray<string | number | null>
+  readonly name?: string | undefined
 }
 
 /** @internal */
@@ -77,13 +81,19 @@ const neverSent = (error: SqlError): boolean => {
 interface Lane {
   readonly connection: Connection
   readonly scope: Scope.CloseableScope
-  /** Whether its statements given as text run prepared (see `prepared`). */
+  /** Whether its named statements run prepared (see `prepared`). */
   readonly prepares: boolean
   busy: boolean
 }
 
-/** A name for a prepared statement of `text`: its FNV-1a hash, the same for the same text. */
-const statementName = (text: string): string => {
+/**
+ * A name for a prepared statement of `text`, the same for the same text: its FNV-1a hash, short
+ * enough for Postgres (which cuts names at 63 bytes, so that names made of a schema's could
+ * clash).
+ *
+ * @internal
+ */
+export const statementName = (text: string): string => {
   let hash = 0x811c9dc5
   for (let i = 0; i < text.length; i++) {
     hash ^= text.charCodeAt(i)
@@ -92,25 +102,15 @@ const statementName = (text: string): string => {
   return `spindle_${(hash >>> 0).toString(16)}_${text.length}`
 }
 
-/** The queries of `prepared`, by text (a store's statements given as text are few). */
-const preparedQueries = new Map<string, { readonly name: string; readonly text: string }>()
-
 /**
- * `text` as node-pg's query of a prepared statement (see the module's comment), in place of the
- * text `Connection.execute` takes.
+ * A named statement as node-pg's query of a prepared statement (see the module's comment), in
+ * place of the text `Connection.execute` takes.
  */
-const prepared = (text: string): string => {
-  let query = preparedQueries.get(text)
-  if (query === undefined) {
-    query = { name: statementName(text), text }
-    if (preparedQueries.size < 64) preparedQueries.set(text, query)
-  }
-  return query as unknown as string
-}
+const prepared = (name: string, text: string): string => ({ name, text }) as unknown as string
 
 /** Whether the driver prepared a statement handed to it as `prepared` text. */
 const preparesStatements = (connection: Connection) =>
-  connection.execute(prepared("SELECT 1 AS spindle_prepared"), [], undefined).pipe(
+  connection.execute(prepared("spindle_probe", "SELECT 1 AS spindle_prepared"), [], undefined).pipe(
     Effect.map((rows) => rows.length === 1 && rows[0]?.spindle_prepared === 1),
     Effect.catchAllCause(() => Effect.succeed(false))
   )
@@ -164,25 +164,19 @@ export const make = (sql: PgClient.PgClient): Effect.Effect<PgLanes, never, Scop
       return Effect.asVoid(Effect.forkIn(take, storeScope))
     })
 
-    /** `text` on a free lane (prepared if `prepare`), or `otherwise()` (made only when needed). */
+    /** `text` on a free lane (prepared if `name` is given), or `otherwise()` (made only when needed). */
     const onLane = <A>(
       text: string,
       params: ReadonlyArray<unknown>,
-      prepare: boolean,
+      name: string | undefined,
       otherwise: () => Effect.Effect<ReadonlyArray<A>, SqlError>
     ) =>
       Effect.suspend((): Effect.Effect<ReadonlyArray<A>, SqlError> => {
-        let lane: Lane | undefined
-        for (const held of lanes) {
-          if (!held.busy) {
-            lane = held
-            break
-          }
-        }
-        if (lane === undefined) return lanes.length + taking < size ? Effect.zipRight(want, otherwise()) : otherwise()
-        const chosen = lane
+        const chosen = lanes.find((lane) => !lane.busy)
+        if (chosen === undefined) return Effect.zipRight(want, otherwise())
         chosen.busy = true
-        return chosen.connection.execute(prepare && chosen.prepares ? prepared(text) : text, params, undefined).pipe(
+        const query = name !== undefined && chosen.prepares ? prepared(name, text) : text
+        return chosen.connection.execute(query, params, undefined).pipe(
           Effect.ensuring(Effect.sync(() => {
             chosen.busy = false
           })),
@@ -199,13 +193,13 @@ export const make = (sql: PgClient.PgClient): Effect.Effect<PgLanes, never, Scop
         onLane(
           statement.text,
           statement.params,
-          true,
+          statement.name,
           () => sql.unsafe<Record<string, unknown>>(statement.text, statement.params).withoutTransform
         ),
       run: (statement) =>
         Effect.suspend(() => {
           const [text, params] = statement.compile()
-          return onLane(text, params, false, () => statement)
+          return onLane(text, params, undefined, () => statement)
         }),
       want
     }

@@ -12,6 +12,7 @@ import type { TaskStatus, TaskStore } from "@spindle/tasks"
 import { TaskRecord } from "@spindle/tasks"
 import { Effect } from "effect"
 import type { PgStatement } from "./pgLane.js"
+import { statementName } from "./pgLane.js"
 import type { NewTaskColumns } from "./taskRow.js"
 import { claimReturnedColumns, newTaskSetColumns } from "./taskRow.js"
 
@@ -90,6 +91,7 @@ export const makeQueries = (
   const insertClaimedText =
     `SELECT ${tables.insertClaimed}($1, $2, $3, $4, $5::smallint, $6::jsonb, $7::integer, $8::jsonb,
     $9::bigint, $10::bigint, $11::bigint, $12::bigint, $13::bigint, $14, $15, $16::jsonb, $17, $18::bigint, $19::bigint) AS status`
+  const insertClaimedName = statementName(insertClaimedText)
 
   /**
    * The rows a batch settle changed (an `UPDATE … RETURNING t.id, t.name, t.queue, t.attempt`),
@@ -174,7 +176,7 @@ export const makeQueries = (
     /**
      * Inserts a lone task (no idempotency key) claimed by `workerId`: running, attempt 1,
      * leased; or as usual when its queue is paused. A call of the schema's `insert_claimed`
-     * function (migration 0004), as text and parameters for `PgLane.execute`; its one row holds
+     * function (migration 0004), as a named statement for `PgLanes.execute`; its one row holds
      * the status inserted.
      */
     insertClaimed: (
@@ -182,6 +184,7 @@ export const makeQueries = (
       claim: { readonly workerId: string; readonly now: number; readonly leaseMs: number }
     ): PgStatement => ({
       text: insertClaimedText,
+      name: insertClaimedName,
       params: [
         row.id,
         row.name,

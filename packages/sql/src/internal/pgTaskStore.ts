@@ -1011,9 +1011,7 @@ export const make = (
       )
 
     const awaitWork: Service["awaitWork"] = ({ handoff, timeoutMs }) =>
-      handoff === undefined
-        ? Effect.zipRight(lanes.want, waitForWork(timeoutMs))
-        : Effect.zipRight(lanes.want, handoffs.offer(handoff, waitForWork(timeoutMs)))
+      Effect.zipRight(lanes.want, handoffs.offer(handoff, waitForWork(timeoutMs)))
 
     const waitForWork = (timeoutMs: number) =>
       Effect.gen(function*() {

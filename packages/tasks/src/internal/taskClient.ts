@@ -141,47 +141,34 @@ const noOptions: Checked = {
 }
 
 /**
- * `prepare` through the synchronous codecs, or through `prepare` when they refuse the payload
- * (an invalid one, or a Schema with asynchronous parts): the Effects of `prepare` cost a submit
- * from an idle process a tenth of a millisecond more (the time from submit to start).
- */
-const prepareOne = (
-  task: Task.Task.Any,
-  input: unknown,
-  decode: boolean,
-  checked: Checked,
-  idempotencyKey: string | null | undefined
-): Effect.Effect<NewTask, InvalidPayload> => {
-  const codecs = internalTask.codecsOf(task)
-  const decoded = decode ? codecs.decodePayloadEither(input) : Either.right(input)
-  const encoded = Either.isRight(decoded) ? codecs.encodePayloadEither(decoded.right) : decoded
-  return Either.isLeft(decoded) || Either.isLeft(encoded)
-    ? prepare(task, input, decode, checked, idempotencyKey, undefined)
-    : Effect.succeed(Task.toNewTask(task, decoded.right, encoded.right, { ...checked, idempotencyKey }))
-}
-
-/**
  * `prepare` for every payload of a batch, in a plain loop (an Effect per payload costs more than
- * encoding it). A payload the synchronous codecs refuse (an invalid one, or a Schema with
- * asynchronous parts) and the rest of the batch go through `prepare`, which decides.
+ * encoding it; for a lone submit from an idle process, a tenth of a millisecond of the time from
+ * submit to start). A payload the synchronous codecs refuse (an invalid one, or a Schema with
+ * asynchronous parts) and the rest of the batch go through `prepare`, which decides. `one`: a
+ * lone submission, with its idempotency key, whose errors name no index.
  */
 const prepareAll = (
   task: Task.Task.Any,
   inputs: ReadonlyArray<unknown>,
   decode: boolean,
-  checked: Checked
+  checked: Checked,
+  one?: { readonly idempotencyKey: string | null | undefined }
 ): Effect.Effect<Array<NewTask>, InvalidPayload> => {
   const codecs = internalTask.codecsOf(task)
   const decodeSync = decode ? codecs.decodePayloadEither : undefined
   const encodeSync = codecs.encodePayloadEither
-  const make = internalTask.newTaskMaker(task, { ...checked, idempotencyKey: undefined })
+  const idempotencyKey = one?.idempotencyKey
+  const make = internalTask.newTaskMaker(task, { ...checked, idempotencyKey })
   const tasks: Array<NewTask> = []
   for (let index = 0; index < inputs.length; index++) {
     const decoded = decodeSync === undefined ? Either.right(inputs[index]) : decodeSync(inputs[index])
     const encoded = Either.isRight(decoded) ? encodeSync(decoded.right) : decoded
     if (Either.isLeft(decoded) || Either.isLeft(encoded)) {
       return Effect.map(
-        Effect.forEach(inputs.slice(index), (input, i) => prepare(task, input, decode, checked, undefined, index + i)),
+        Effect.forEach(
+          inputs.slice(index),
+          (input, i) => prepare(task, input, decode, checked, idempotencyKey, one ? undefined : index + i)
+        ),
         (rest) => tasks.concat(rest)
       )
     }
@@ -239,14 +226,14 @@ const makeDispatcher = (store: Store): Effect.Effect<Dispatcher, never, Scope.Sc
       ended = true
       for (const queues of waiters.values()) for (const queue of queues) queue.unsafeOffer(Option.none())
     }
-    /** The running subscription, with whether this dispatcher stopped it. */
-    let consumer: { readonly fiber: Fiber.RuntimeFiber<void>; stopped: boolean } | undefined
+    /** The running subscription, and how to stop it (without ending the waits). */
+    let consumer: { readonly stop: Effect.Effect<void> } | undefined
     // waiters and the subscription change together, one at a time
     const lock = yield* Effect.makeSemaphore(1)
 
     const subscribe = Effect.gen(function*() {
-      const current = { fiber: undefined as unknown as Fiber.RuntimeFiber<void>, stopped: false }
-      current.fiber = yield* store.events.pipe(
+      let stopped = false
+      const fiber = yield* store.events.pipe(
         // a chunk at a time: most events are of tasks nobody awaits, and cost one check each
         Stream.runForEachChunk((events) =>
           Effect.sync(() => {
@@ -260,7 +247,7 @@ const makeDispatcher = (store: Store): Effect.Effect<Dispatcher, never, Scope.Sc
         ),
         Effect.onExit(() =>
           Effect.sync(() => {
-            if (!current.stopped) end()
+            if (!stopped) end()
           })
         ),
         // forked from a registration, which runs uninterruptibly: the subscription must not be
@@ -269,10 +256,15 @@ const makeDispatcher = (store: Store): Effect.Effect<Dispatcher, never, Scope.Sc
       )
       for (let turn = 0; turn < MAX_SUBSCRIBE_TURNS; turn++) {
         yield* Effect.yieldNow()
-        const status = yield* current.fiber.status
+        const status = yield* fiber.status
         if (status._tag !== "Running") break
       }
-      consumer = current
+      consumer = {
+        stop: Effect.suspend(() => {
+          stopped = true
+          return Fiber.interruptFork(fiber)
+        })
+      }
     })
 
     const register = (id: string) =>
@@ -294,10 +286,9 @@ const makeDispatcher = (store: Store): Effect.Effect<Dispatcher, never, Scope.Sc
               if (queues.size === 0) waiters.delete(id)
             }
             if (waiters.size > 0 || consumer === undefined) return Effect.void
-            const idle = consumer
+            const { stop } = consumer
             consumer = undefined
-            idle.stopped = true
-            return Fiber.interruptFork(idle.fiber)
+            return stop
           }))
       )
     return { register }
@@ -425,7 +416,7 @@ export const make = (store: Store): Effect.Effect<TC.Service, never, Scope.Scope
     ): Effect.Effect<TC.Handle<T>, InvalidPayload | InvalidParams | TaskStoreError> =>
       Effect.gen(function*() {
         const checked = options === undefined ? noOptions : yield* common(options)
-        const newTask = yield* prepareOne(task, input, decode, checked, options?.idempotencyKey)
+        const [newTask] = yield* prepareAll(task, [input], decode, checked, { idempotencyKey: options?.idempotencyKey })
         const inserted = yield* store.tasksInsert({ tasks: [newTask] })
         const first = inserted[0]
         if (first === undefined) {

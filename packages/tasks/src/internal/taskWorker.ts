@@ -662,11 +662,6 @@ export const make = (
       Metrics.queueWaitSeconds.unsafeUpdate(wait / 1000, labels)
     }
 
-    /**
-     * Starts the attempt of a task holding a slot: its handler runs in a fiber of its own (a
-     * root fiber, interrupted by the shutdown), and everything after it happens as that fiber
-     * ends, without a fiber of the worker waiting on it.
-     */
     /** Readies the attempt of `record` (see `Ready`). */
     const ready = (record: TaskRecord, registered: TaskHandlers.Entry): Ready => {
       const attempt = reporter.attempt(record)
@@ -683,6 +678,11 @@ export const make = (
       return { record, attempt, services, annotations, payload }
     }
 
+    /**
+     * Starts the attempt of a task holding a slot: its handler runs in a fiber of its own (a
+     * root fiber, interrupted by the shutdown), and everything after it happens as that fiber
+     * ends, without a fiber of the worker waiting on it.
+     */
     const execute = (entry: Running, immediate: boolean): void => {
       const record = entry.record
       const registered = handlers.entries.get(record.name)
