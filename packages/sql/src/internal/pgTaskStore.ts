@@ -38,8 +38,9 @@ import { Chunk, Clock, Deferred, Duration, Effect, Either, Fiber, Option, PubSub
 import * as PgLane from "./pgLane.js"
 import { migrate, validSchemaName } from "./pgMigrations.js"
 import type { SettledRow } from "./pgSql.js"
-import { claimedRow, makeQueries, tablesOf } from "./pgSql.js"
+import { makeQueries, tablesOf } from "./pgSql.js"
 import {
+  claimedRow,
   completionResults,
   decodeCursor,
   encodeCursor,

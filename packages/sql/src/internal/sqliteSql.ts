@@ -12,7 +12,7 @@ import type { TaskStatus, TaskStore } from "@spindle/tasks"
 import { Effect } from "effect"
 import type { SqliteTables } from "./sqliteMigrations.js"
 import type { NewTaskColumns } from "./taskRow.js"
-import { claimReturnedColumns, newTaskSetColumns, sortColumn, taskColumns } from "./taskRow.js"
+import { claimedRow, claimReturnedColumns, newTaskSetColumns, sortColumn, taskColumns } from "./taskRow.js"
 
 /** The VALUES tuple of one new row: `?` for a bound column, the literal of the others. */
 const insertValues = `(${
@@ -36,44 +36,6 @@ export const insertChunk = Math.floor(30000 / newTaskSetColumns.length)
 export const idChunk = 10000
 
 type Rows = Effect.Effect<ReadonlyArray<Record<string, unknown>>, SqlError>
-
-/**
- * A claimed row from the values of `claimReturnedColumns` and what the claim set (the same row as
- * `RETURNING *` gives).
- */
-const claimedRow = (
-  values: ReadonlyArray<unknown>,
-  workerId: string,
-  now: number,
-  leaseExpiresAt: number
-): Record<string, unknown> => ({
-  id: values[0],
-  name: values[1],
-  queue: values[2],
-  status: "running",
-  priority: values[3],
-  payload: values[4],
-  result: values[5],
-  error: values[6],
-  attempt: values[7],
-  max_attempts: values[8],
-  retry: values[9],
-  timeout_ms: values[10],
-  soft_timeout_ms: values[11],
-  run_at: values[12],
-  created_at: values[13],
-  updated_at: now,
-  started_at: now,
-  finished_at: null,
-  lease_owner: workerId,
-  lease_expires_at: leaseExpiresAt,
-  cancel_requested: 0,
-  progress: values[14],
-  progress_message: values[15],
-  idempotency_key: values[16],
-  parent_id: values[17],
-  tags: values[18]
-})
 
 /** What a batch settle returns per row changed. @internal */
 export interface SettledRow {
@@ -228,7 +190,10 @@ export const makeQueries = (client: SqlClient.SqlClient, tables: SqliteTables) =
           ORDER BY priority, run_at, id LIMIT ${params.limit}
         )
         RETURNING ${claimReturning}`.values.pipe(
-        Effect.map((rows) => rows.map((values) => claimedRow(values, params.workerId, params.now, leaseExpiresAt)))
+        Effect.map((rows) => {
+          const claim = { workerId: params.workerId, now: params.now, leaseExpiresAt }
+          return rows.map((values) => claimedRow(values, claim))
+        })
       )
     },
 

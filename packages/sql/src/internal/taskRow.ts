@@ -478,8 +478,8 @@ export const newTaskSetColumns: ReadonlyArray<keyof NewTaskColumns> = taskColumn
 )
 
 /**
- * The columns a claim returns, in table order: those it does not set (each dialect's
- * `claimedRow` adds the ones it sets, so the driver reads fewer columns a row).
+ * The columns a claim returns, in table order: those it does not set (`claimedRow` adds the
+ * ones it sets, so the database sends and the driver reads fewer columns a row).
  *
  * @internal
  */
@@ -487,6 +487,45 @@ export const claimReturnedColumns: ReadonlyArray<keyof NewTaskColumns> = taskCol
   !["status", "updated_at", "started_at", "finished_at", "lease_owner", "lease_expires_at", "cancel_requested"]
     .includes(column)
 )
+
+/**
+ * A claimed row from the values of `claimReturnedColumns`, in that order, and what the claim
+ * set: the same row as `RETURNING *` gives. Built as one literal, every claimed row has the
+ * same shape (the decoder reading them stays monomorphic).
+ *
+ * @internal
+ */
+export const claimedRow = (
+  values: ReadonlyArray<unknown>,
+  claim: { readonly workerId: string; readonly now: number; readonly leaseExpiresAt: number }
+): Record<string, unknown> => ({
+  id: values[0],
+  name: values[1],
+  queue: values[2],
+  status: "running",
+  priority: values[3],
+  payload: values[4],
+  result: values[5],
+  error: values[6],
+  attempt: values[7],
+  max_attempts: values[8],
+  retry: values[9],
+  timeout_ms: values[10],
+  soft_timeout_ms: values[11],
+  run_at: values[12],
+  created_at: values[13],
+  updated_at: claim.now,
+  started_at: claim.now,
+  finished_at: null,
+  lease_owner: claim.workerId,
+  lease_expires_at: claim.leaseExpiresAt,
+  cancel_requested: false,
+  progress: values[14],
+  progress_message: values[15],
+  idempotency_key: values[16],
+  parent_id: values[17],
+  tags: values[18]
+})
 
 /** The number of columns of a task row (for the bound-variable limit of multi-row inserts). @internal */
 export const taskColumnCount = taskColumns.length
