@@ -89,7 +89,8 @@ export const module = <const M extends TaskModule>(self: M): M => self
  */
 export interface Options {
   /**
-   * A SQLite file path, or a `postgres://` / `postgresql://` URL (`?schema=` picks the schema).
+   * A SQLite file path, or a `postgres://` / `postgresql://` URL (`?schema=` picks the schema;
+   * `?synchronousWorkerCommits=true` makes workers' claims and outcomes wait for the disk).
    * Default `./spindle.db`.
    */
   readonly db?: string | undefined
