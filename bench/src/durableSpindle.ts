@@ -44,11 +44,14 @@ import {
 import { PG_URL } from "./env.js"
 
 /**
- * The stores this runner measures.
+ * The stores this runner measures: `pg-sync` is the Postgres store with
+ * `synchronousWorkerCommits` (every commit waits for the disk, as the peers' do).
  *
  * @since 0.1.0
  */
-export type SpindleStoreKind = "sqlite" | "pg"
+export type SpindleStoreKind = "sqlite" | "pg" | "pg-sync"
+
+const storeKinds: ReadonlyArray<SpindleStoreKind> = ["sqlite", "pg", "pg-sync"]
 
 /**
  * The system name of a store in the tables.
@@ -87,7 +90,7 @@ const sqliteStore = (): Layer.Layer<TaskStore.TaskStore, unknown> => {
   )
 }
 
-const pgStore = (): Layer.Layer<TaskStore.TaskStore, unknown> => {
+const pgStore = (synchronousWorkerCommits: boolean): Layer.Layer<TaskStore.TaskStore, unknown> => {
   const schema = `bench_peer_spindle_${freshSuffix()}`
   const client = PgClient.layer({ url: Redacted.make(PG_URL), maxConnections: 10, applicationName: "spindle-bench" })
   // the schema is dropped on a connection of its own, after the store's has closed
@@ -105,14 +108,20 @@ const pgStore = (): Layer.Layer<TaskStore.TaskStore, unknown> => {
     )
   )
   // acquired first, so the schema is dropped after the store has closed
-  return PgTaskStore.layer({ url: PG_URL, schema, maxConnections: 10, applicationName: "spindle-bench" }).pipe(
+  return PgTaskStore.layer({
+    url: PG_URL,
+    schema,
+    maxConnections: 10,
+    applicationName: "spindle-bench",
+    synchronousWorkerCommits
+  }).pipe(
     Layer.provide(Layer.scopedDiscard(Effect.addFinalizer(() => drop))),
     Layer.provide(reachable)
   )
 }
 
 const storeLayer = (kind: SpindleStoreKind): Layer.Layer<TaskStore.TaskStore, unknown> =>
-  kind === "sqlite" ? sqliteStore() : pgStore()
+  kind === "sqlite" ? sqliteStore() : pgStore(kind === "pg-sync")
 
 /**
  * Runs `body` with a fresh store of `kind` (deleted or dropped afterwards) and a client on it;
@@ -370,10 +379,13 @@ const modes = (kind: SpindleStoreKind) => ({
 if (import.meta.url === `file://${process.argv[1]}`) {
   // `<store>` comes first; durableRunnerMain reads `<mode> <jobs> <concurrency>` after it
   const kind = process.argv[2]
-  if (kind !== "sqlite" && kind !== "pg") {
-    process.stderr.write("usage: durableSpindle <sqlite|pg> <probe|enqueue|drain|latency> <jobs> <concurrency>\n")
+  const store = storeKinds.find((k) => k === kind)
+  if (store === undefined) {
+    process.stderr.write(
+      "usage: durableSpindle <sqlite|pg|pg-sync> <probe|enqueue|drain|latency> <jobs> <concurrency>\n"
+    )
     process.exit(2)
   }
   process.argv.splice(2, 1)
-  await durableRunnerMain(spindleSystemName(kind), modes(kind))
+  await durableRunnerMain(spindleSystemName(store), modes(store))
 }
