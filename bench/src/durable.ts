@@ -1,13 +1,12 @@
 /**
- * The durable benchmark: Spindle's stores (`spindle-sqlite`, `spindle-pg`, `spindle-pg-sync`, see
+ * The durable benchmark: Spindle's stores (`spindle-sqlite`, `spindle-pg`, see
  * durableSpindle.ts) beside graphile-worker, BullMQ and pg-boss (durablePeers.ts), measured in
  * one run by the method of `shared/BENCHMARKS.md` (each measurement in a fresh child process,
  * systems interleaved and rotated each round), then the goals of issue 3 checked against the
  * medians.
  *
  *   node bench/dist/durable.js [--jobs 20000] [--concurrency 10,50] [--rounds 3]
- *     [--latency-samples 50]
- *     [--systems spindle-sqlite,spindle-pg,spindle-pg-sync,graphile-worker,bullmq,pg-boss]
+ *     [--latency-samples 50] [--systems spindle-sqlite,spindle-pg,graphile-worker,bullmq,pg-boss]
  *
  * @since 0.1.0
  */
@@ -34,9 +33,7 @@ const distDir = fileURLToPath(new URL(".", import.meta.url))
  */
 export const spindleSystems: ReadonlyArray<DurableSystem> = [
   { system: "spindle-sqlite", args: [join(distDir, "durableSpindle.js"), "sqlite"] },
-  { system: "spindle-pg", args: [join(distDir, "durableSpindle.js"), "pg"] },
-  // every commit waiting for the disk, as the peers' do (see PgTaskStore's synchronousWorkerCommits)
-  { system: "spindle-pg-sync", args: [join(distDir, "durableSpindle.js"), "pg-sync"] }
+  { system: "spindle-pg", args: [join(distDir, "durableSpindle.js"), "pg"] }
 ]
 
 /**
@@ -86,8 +83,7 @@ export const renderDurableGoals = (samples: ReadonlyArray<DurableSamples>): stri
     const goalShown = unit === "ms" ? `<= ${goal} ms` : `>= ${goal.toLocaleString("en-US")} jobs/s`
     lines.push(`${met ? "met " : "MISS"}  ${label}: ${shown} (goal ${goalShown})`)
   }
-  // the stores as configured by default (`spindle-pg-sync` is shown for comparison)
-  for (const system of ["spindle-sqlite", "spindle-pg"]) {
+  for (const system of spindleSystems.map((s) => s.system)) {
     if (!samples.some((s) => s.system === system)) continue
     for (const drain of drains) {
       check(

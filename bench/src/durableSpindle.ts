@@ -44,14 +44,11 @@ import {
 import { PG_URL } from "./env.js"
 
 /**
- * The stores this runner measures: `pg-sync` is the Postgres store with
- * `synchronousWorkerCommits` (every commit waits for the disk, as the peers' do).
+ * The stores this runner measures.
  *
  * @since 0.1.0
  */
-export type SpindleStoreKind = "sqlite" | "pg" | "pg-sync"
-
-const storeKinds: ReadonlyArray<SpindleStoreKind> = ["sqlite", "pg", "pg-sync"]
+export type SpindleStoreKind = "sqlite" | "pg"
 
 /**
  * The system name of a store in the tables.
@@ -90,7 +87,7 @@ const sqliteStore = (): Layer.Layer<TaskStore.TaskStore, unknown> => {
   )
 }
 
-const pgStore = (synchronousWorkerCommits: boolean): Layer.Layer<TaskStore.TaskStore, unknown> => {
+const pgStore = (): Layer.Layer<TaskStore.TaskStore, unknown> => {
   const schema = `bench_peer_spindle_${freshSuffix()}`
   const client = PgClient.layer({ url: Redacted.make(PG_URL), maxConnections: 10, applicationName: "spindle-bench" })
   // the schema is dropped on a connection of its own, after the store's has closed
@@ -108,20 +105,14 @@ const pgStore = (synchronousWorkerCommits: boolean): Layer.Layer<TaskStore.TaskS
     )
   )
   // acquired first, so the schema is dropped after the store has closed
-  return PgTaskStore.layer({
-    url: PG_URL,
-    schema,
-    maxConnections: 10,
-    applicationName: "spindle-bench",
-    synchronousWorkerCommits
-  }).pipe(
+  return PgTaskStore.layer({ url: PG_URL, schema, maxConnections: 10, applicationName: "spindle-bench" }).pipe(
     Layer.provide(Layer.scopedDiscard(Effect.addFinalizer(() => drop))),
     Layer.provide(reachable)
   )
 }
 
 const storeLayer = (kind: SpindleStoreKind): Layer.Layer<TaskStore.TaskStore, unknown> =>
-  kind === "sqlite" ? sqliteStore() : pgStore(kind === "pg-sync")
+  kind === "sqlite" ? sqliteStore() : pgStore()
 
 /**
  * Runs `body` with a fresh store of `kind` (deleted or dropped afterwards) and a client on it;
@@ -379,13 +370,10 @@ const modes = (kind: SpindleStoreKind) => ({
 if (import.meta.url === `file://${process.argv[1]}`) {
   // `<store>` comes first; durableRunnerMain reads `<mode> <jobs> <concurrency>` after it
   const kind = process.argv[2]
-  const store = storeKinds.find((k) => k === kind)
-  if (store === undefined) {
-    process.stderr.write(
-      "usage: durableSpindle <sqlite|pg|pg-sync> <probe|enqueue|drain|latency> <jobs> <concurrency>\n"
-    )
+  if (kind !== "sqlite" && kind !== "pg") {
+    process.stderr.write("usage: durableSpindle <sqlite|pg> <probe|enqueue|drain|latency> <jobs> <concurrency>\n")
     process.exit(2)
   }
   process.argv.splice(2, 1)
-  await durableRunnerMain(spindleSystemName(store), modes(store))
+  await durableRunnerMain(spindleSystemName(kind), modes(kind))
 }
