@@ -89,8 +89,7 @@ export const module = <const M extends TaskModule>(self: M): M => self
  */
 export interface Options {
   /**
-   * A SQLite file path, or a `postgres://` / `postgresql://` URL (`?schema=` picks the schema;
-   * `?synchronousWorkerCommits=true` makes workers' claims and outcomes wait for the disk).
+   * A SQLite file path, or a `postgres://` / `postgresql://` URL (`?schema=` picks the schema).
    * Default `./spindle.db`.
    */
   readonly db?: string | undefined

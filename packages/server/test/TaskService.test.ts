@@ -133,11 +133,6 @@ describe("layerStore", () => {
       assert.strictEqual((yield* buildError(TaskService.layerStore("postgres://[bad"))).reason, "BadOption")
       const schema = yield* buildError(TaskService.layerStore("postgres://u@127.0.0.1/db?schema=a-b"))
       assert.strictEqual(schema.reason, "BadOption")
-      const commits = yield* buildError(
-        TaskService.layerStore("postgres://u@127.0.0.1/db?synchronousWorkerCommits=yes")
-      )
-      assert.strictEqual(commits.reason, "BadOption")
-      assert.include(commits.message, "synchronousWorkerCommits")
     }))
 
   it.live("an unreachable Postgres is a Store error without the password", () =>

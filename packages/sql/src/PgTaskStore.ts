@@ -20,8 +20,6 @@
  *   pool of 2 or fewer). A statement arriving while they are all busy goes through the pool.
  * - Completion, failure and progress apply only to a task still `running` under the caller's
  *   lease (`LeaseLost` otherwise).
- * - Workers' own bookkeeping (claims, heartbeats, progress, outcomes) commits asynchronously
- *   unless `synchronousWorkerCommits`; submissions, cancellations and retries wait for the disk.
  * - Wake-ups and lifecycle events reach the other processes through LISTEN/NOTIFY on one channel
  *   per schema (`<schema>_tasks`), sent in batches by a background fiber; `awaitWork` still times
  *   out, so polling remains the backstop. Event `sequence` numbers are per process.
@@ -58,19 +56,6 @@ export declare namespace PgTaskStore {
      * notifying itself); after two unheard probes it reconnects. Default 10 seconds.
      */
     readonly listenHealthCheck?: Duration.DurationInput | undefined
-    /**
-     * Whether the commits of workers' own bookkeeping (claims, heartbeats, progress and
-     * outcomes) wait for the database's write-ahead log to reach the disk. Default `false`:
-     * they commit asynchronously (`synchronous_commit = off` for their transactions alone), a
-     * quarter of a millisecond less per statement and about a fifth more tasks per second in a
-     * drain of short tasks. A worker's crash loses nothing either way. A crash of the database
-     * server may forget the bookkeeping of its last moments (at most three `wal_writer_delay`s,
-     * 0.6 s by default): those tasks run again, as the tasks of a crashed worker do, and an
-     * outcome already reported to an awaiting client may be replaced by the next attempt's.
-     * Submissions, cancellations, retries and pauses always wait for the disk, and a later one
-     * flushes the bookkeeping before it. `true`: every commit waits.
-     */
-    readonly synchronousWorkerCommits?: boolean | undefined
   }
 
   /**
@@ -161,11 +146,7 @@ export const layerClient = (
 export const layer = (
   options: PgTaskStore.Options
 ): Layer.Layer<TaskStore.TaskStore, TaskStore.TaskStoreError | SqlError> =>
-  layerClient({
-    schema: options.schema,
-    listenHealthCheck: options.listenHealthCheck,
-    synchronousWorkerCommits: options.synchronousWorkerCommits
-  }).pipe(
+  layerClient({ schema: options.schema, listenHealthCheck: options.listenHealthCheck }).pipe(
     Layer.provide(PgClient.layer({
       url: typeof options.url === "string" ? Redacted.make(options.url) : options.url,
       maxConnections: options.maxConnections ?? 10,

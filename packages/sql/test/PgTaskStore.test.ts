@@ -2,7 +2,7 @@ import { PgClient } from "@effect/sql-pg"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { PgTaskStore } from "@spindle/sql"
 import { TaskStore } from "@spindle/tasks"
-import { Chunk, Context, Effect, Exit, Fiber, Layer, Option, Redacted, Schedule, Scope, Stream } from "effect"
+import { Chunk, Context, Effect, Exit, Fiber, Layer, Option, Schedule, Scope, Stream } from "effect"
 import { taskStoreSuite } from "../../tasks/test/TaskStoreSuite.js"
 import {
   clientLayer,
@@ -554,44 +554,6 @@ describe.skipIf(skipPg)("PgTaskStore", () => {
       })),
     60_000
   )
-
-  it.scoped("a worker's bookkeeping commits asynchronously, its own transaction alone, unless synchronousWorkerCommits", () =>
-    Effect.gen(function*() {
-      for (const synchronous of [false, true]) {
-        const schema = yield* sharedSchema
-        // one connection: the store's statements run in the test's transactions, and a
-        // setting left behind by one would show in the next
-        const client = yield* Layer.build(PgClient.layer({ url: Redacted.make(testUrl), maxConnections: 1 }))
-        const sql = Context.get(client, PgClient.PgClient)
-        const store = yield* Effect.provide(
-          PgTaskStore.make({ schema, synchronousWorkerCommits: synchronous }),
-          client
-        )
-        /** `synchronous_commit` in the transaction of `statement`, and after it. */
-        const commitMode = <A, E>(statement: Effect.Effect<A, E>) =>
-          Effect.gen(function*() {
-            const setting = Effect.map(
-              sql<{ readonly mode: string }>`SELECT current_setting('synchronous_commit') AS mode`,
-              (rows) => rows[0]!.mode
-            )
-            const [value, inside] = yield* sql.withTransaction(Effect.zip(statement, setting))
-            return { value, inside, after: yield* setting }
-          })
-        const worker = synchronous ? "on" : "off"
-        const inserted = yield* commitMode(store.tasksInsert({ tasks: [{ id: "t", name: "n", payload: null }] }))
-        assert.deepStrictEqual([inserted.inside, inserted.after], ["on", "on"])
-        const claimed = yield* commitMode(store.tasksClaim({ workerId: "w", limit: 10, leaseMs: 30_000 }))
-        assert.deepStrictEqual(claimed.value.map((task) => task.id), ["t"])
-        assert.deepStrictEqual([claimed.inside, claimed.after], [worker, "on"])
-        const renewed = yield* commitMode(store.tasksHeartbeat({ workerId: "w", ids: ["t"], leaseMs: 30_000 }))
-        assert.deepStrictEqual(renewed.value.renewed, ["t"])
-        assert.deepStrictEqual([renewed.inside, renewed.after], [worker, "on"])
-        const completed = yield* commitMode(store.tasksComplete({ items: [{ id: "t", workerId: "w", result: 1 }] }))
-        assert.deepStrictEqual(completed.value, ["settled"])
-        assert.deepStrictEqual([completed.inside, completed.after], [worker, "on"])
-        assert.strictEqual(Option.getOrThrow(yield* store.taskGet({ id: "t" })).status, "succeeded")
-      }
-    }))
 
   it.scoped("completion under a lost lease is refused", () =>
     Effect.gen(function*() {

@@ -381,7 +381,7 @@ export class TaskStore extends Context.Tag("@spindle/tasks/TaskStore")<TaskStore
   /**
    * `taskComplete` for many tasks in one round trip (one statement or one transaction): each
    * item only applies to a task still running under its worker's lease. Returns the outcome of
-   * each item, in input order; events are published once the batch is committed. The records are
+   * each item, in input order; events are published once the batch is durable. The records are
    * not returned (nothing is read back): the worker's hot path.
    */
   readonly tasksComplete: (params: {

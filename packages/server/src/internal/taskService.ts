@@ -99,18 +99,8 @@ const pgStore = (db: string): Layer.Layer<TaskStore.TaskStore, TaskServiceError>
   if (schema !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(schema)) {
     return Layer.fail(badOption(`schema must match [A-Za-z_][A-Za-z0-9_]*, got ${JSON.stringify(schema)}`))
   }
-  // `?synchronousWorkerCommits=true` makes workers' bookkeeping wait for the disk (see PgTaskStore)
-  const synchronous = url.searchParams.get("synchronousWorkerCommits") ?? undefined
-  url.searchParams.delete("synchronousWorkerCommits")
-  if (synchronous !== undefined && synchronous !== "true" && synchronous !== "false") {
-    return Layer.fail(badOption(`synchronousWorkerCommits must be true or false, got ${JSON.stringify(synchronous)}`))
-  }
   return mapBuildCause(
-    PgTaskStore.layer({
-      url: Redacted.make(url.toString()),
-      ...(schema === undefined ? {} : { schema }),
-      ...(synchronous === undefined ? {} : { synchronousWorkerCommits: synchronous === "true" })
-    }),
+    PgTaskStore.layer({ url: Redacted.make(url.toString()), ...(schema === undefined ? {} : { schema }) }),
     (cause) =>
       new TaskServiceError({
         reason: "Store",

@@ -53,32 +53,17 @@ const priorityRanks = Object.values(TaskRecord.priorityRank)
 
 /**
  * The queries of a store on `client`; `hot` runs the statements of the claim loop and the
- * settler (see `PgLanes.run`). With `synchronousWorkerCommits` false, the statements of a
- * worker's own bookkeeping (claims, heartbeats, progress, outcomes) commit asynchronously.
+ * settler (see `PgLanes.run`).
  *
  * @internal
  */
 export const makeQueries = (
   client: SqlClient.SqlClient,
   tables: PgTables,
-  options: {
-    readonly hot?: <A extends object>(statement: Statement<A>) => Effect.Effect<ReadonlyArray<A>, SqlError>
-    readonly synchronousWorkerCommits?: boolean
-  } = {}
+  hot: <A extends object>(statement: Statement<A>) => Effect.Effect<ReadonlyArray<A>, SqlError> = (statement) =>
+    statement
 ) => {
   const sql = client.withoutTransforms()
-  const hot = options.hot ?? ((statement) => statement)
-  // A condition of the worker's statements that turns off `synchronous_commit` for their own
-  // transaction (each runs alone, in a transaction of its own): `set_config(…, true)` lasts until
-  // the transaction ends, so its commit does not wait for the write-ahead log to reach the disk.
-  // An uncorrelated subquery, evaluated once per statement (an InitPlan). A later synchronous
-  // commit flushes every record before its own, so the database never holds a claim's outcome
-  // without its claim; a crash of the database server may forget the last moments of worker
-  // bookkeeping (at most three times `wal_writer_delay`), whose tasks then run again, as those
-  // of a crashed worker do. Submissions, cancellations and retries always wait.
-  const worker = options.synchronousWorkerCommits === true
-    ? sql.literal("TRUE")
-    : sql.literal("(SELECT set_config('synchronous_commit', 'off', true)) IS NOT NULL")
   const tasks = sql(tables.tasks)
   const logs = sql(tables.logs)
   const paused = sql(tables.paused)
@@ -243,7 +228,7 @@ export const makeQueries = (
             cancel_requested = FALSE, updated_at = ${params.now}
           WHERE ctid = ANY(ARRAY(SELECT ${claimable}(${params.now}::bigint, ${params.limit}::integer,
             ${params.queues ?? null}::text[], ${params.names ?? null}::text[])))
-            AND status IN ('pending', 'scheduled') AND ${worker}
+            AND status IN ('pending', 'scheduled')
           RETURNING ${claimColumns}
         ) SELECT json_agg(json_build_array(${claimColumns})) AS rows FROM claimed`),
         (result) => result[0]?.rows ?? []
@@ -257,7 +242,6 @@ export const makeQueries = (
       sql<{ readonly id: string; readonly cancel_requested: boolean }>`UPDATE ${tasks}
         SET lease_expires_at = ${params.leaseExpiresAt}
         WHERE id = ANY(${params.ids}::text[]) AND status = 'running' AND lease_owner = ${params.workerId}
-          AND ${worker}
         RETURNING id, cancel_requested`,
 
     /** Ends a running attempt held by `workerId`: status `to`, plus `set`. */
@@ -272,7 +256,7 @@ export const makeQueries = (
       sql`UPDATE ${tasks} SET
           status = ${params.to}, lease_owner = NULL, lease_expires_at = NULL, cancel_requested = FALSE,
           updated_at = ${params.now}, finished_at = ${params.finished ? params.now : null}, ${params.set}
-        WHERE id = ${params.id} AND status = 'running' AND lease_owner = ${params.workerId} AND ${worker}
+        WHERE id = ${params.id} AND status = 'running' AND lease_owner = ${params.workerId}
         RETURNING *`,
 
     /** The `set` of a success: the result as JSON text. */
@@ -291,7 +275,7 @@ export const makeQueries = (
           status = 'succeeded', result = x.r::jsonb, finished_at = ${params.now}, updated_at = ${params.now},
           lease_owner = NULL, lease_expires_at = NULL, cancel_requested = FALSE
         FROM jsonb_to_recordset(${params.items}::jsonb) AS x(i TEXT, w TEXT, r TEXT)
-        WHERE t.id = x.i AND t.status = 'running' AND t.lease_owner = x.w AND ${worker}
+        WHERE t.id = x.i AND t.status = 'running' AND t.lease_owner = x.w
         RETURNING t.id, t.name, t.queue, t.attempt`),
 
     /**
@@ -312,7 +296,7 @@ export const makeQueries = (
           status = 'succeeded', result = ${params.result}::jsonb, finished_at = ${params.now},
           updated_at = ${params.now}, lease_owner = NULL, lease_expires_at = NULL, cancel_requested = FALSE
         WHERE t.id = ANY(ARRAY(SELECT json_array_elements_text(${params.ids}::json)))
-          AND t.status = 'running' AND t.lease_owner = ${params.workerId} AND ${worker}
+          AND t.status = 'running' AND t.lease_owner = ${params.workerId}
         RETURNING t.id, t.name, t.queue, t.attempt`),
 
     /**
@@ -326,7 +310,7 @@ export const makeQueries = (
           finished_at = CASE WHEN x.s = 'scheduled' THEN NULL ELSE ${params.now}::bigint END,
           updated_at = ${params.now}, lease_owner = NULL, lease_expires_at = NULL, cancel_requested = FALSE
         FROM jsonb_to_recordset(${params.items}::jsonb) AS x(i TEXT, w TEXT, s TEXT, e TEXT, t BIGINT)
-        WHERE t.id = x.i AND t.status = 'running' AND t.lease_owner = x.w AND ${worker}
+        WHERE t.id = x.i AND t.status = 'running' AND t.lease_owner = x.w
         RETURNING t.id, t.name, t.queue, t.attempt`),
 
     /** Gives running tasks back (a task whose cancellation was requested is cancelled instead). */
@@ -398,7 +382,7 @@ export const makeQueries = (
     }): Rows =>
       sql`UPDATE ${tasks}
         SET progress = ${params.progress}, progress_message = ${params.message ?? null}, updated_at = ${params.now}
-        WHERE id = ${params.id} AND status = 'running' AND lease_owner = ${params.workerId} AND ${worker}
+        WHERE id = ${params.id} AND status = 'running' AND lease_owner = ${params.workerId}
         RETURNING *`,
 
     /** Appends log lines: a JSON array of `{ taskId, attempt, at, level, message }`. */

@@ -74,7 +74,6 @@ const PEER_LIVE_PROBES = 3
 export interface Options {
   readonly schema?: string | undefined
   readonly listenHealthCheck?: Duration.DurationInput | undefined
-  readonly synchronousWorkerCommits?: boolean | undefined
 }
 
 /** A notification on the schema's channel. @internal */
@@ -257,10 +256,7 @@ export const make = (
 
     /** The connections kept for the hot statements (see pgLane.ts). */
     const lanes = yield* PgLane.make(sql)
-    const q = makeQueries(sql, tablesOf(schema), {
-      hot: lanes.run,
-      synchronousWorkerCommits: options.synchronousWorkerCommits ?? false
-    })
+    const q = makeQueries(sql, tablesOf(schema), lanes.run)
     const channel = `${schema}_tasks`
     const codec = makeTaskRowCodec("native")
     const origin = crypto.randomUUID()
