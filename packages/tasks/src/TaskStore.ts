@@ -15,9 +15,9 @@
  * @since 0.1.0
  */
 import { HttpApiSchema } from "@effect/platform"
-import type { Option, Stream } from "effect"
-import { Context, Effect, Schema } from "effect"
-import type { TaskEvent } from "./TaskEvent.js"
+import type { Option, Scope } from "effect"
+import { Context, Effect, PubSub, Schema, Stream } from "effect"
+import type { TaskEvent, TaskEventType } from "./TaskEvent.js"
 import type { NewTask, Priority, TaskError, TaskLogLine, TaskRecord } from "./TaskRecord.js"
 import { priorityRank } from "./TaskRecord.js"
 import type { IllegalTransition, TaskStatus } from "./TaskStatus.js"
@@ -95,6 +95,34 @@ export class LeaseLost extends Schema.TaggedError<LeaseLost>("@spindle/tasks/Lea
  * @since 0.1.0
  */
 export declare namespace TaskStore {
+  /**
+   * The events of a store in this process (see `makeEventHub`).
+   *
+   * @example
+   * ```ts
+   * import type { TaskEvent, TaskStore } from "@spindle/tasks"
+   * import type { Effect } from "effect"
+   *
+   * declare const hub: TaskStore.TaskStore.EventHub
+   * declare const event: TaskEvent.TaskEvent
+   * // dropped unless someone subscribed to events of its type
+   * const published: Effect.Effect<void> = hub.publish([event])
+   * ```
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  export interface EventHub {
+    /** Whether someone subscribed to events of `type`: build them only then. */
+    readonly wants: (type: TaskEventType) => boolean
+    /** Delivers the events someone wants, drops the others. */
+    readonly publish: (events: ReadonlyArray<TaskEvent>) => Effect.Effect<void>
+    /** Every event (the store's `events`). */
+    readonly events: Stream.Stream<TaskEvent>
+    /** The events of these types (the store's `eventsOf`). */
+    readonly eventsOf: (types: ReadonlyArray<TaskEventType>) => Stream.Stream<TaskEvent>
+  }
+
   /**
    * A waiting worker's offer to take a new task the moment it is submitted (see `awaitWork`):
    * the task is inserted already claimed by the worker, in the same statement, so it starts
@@ -492,6 +520,13 @@ export class TaskStore extends Context.Tag("@spindle/tasks/TaskStore")<TaskStore
   readonly events: Stream.Stream<TaskEvent>
 
   /**
+   * The events of these types alone, as `events` otherwise. A store builds only the events
+   * someone subscribed to (see `makeEventHub`): a worker listening for cancellation requests
+   * alone does not make every start and completion cost an event.
+   */
+  readonly eventsOf: (types: ReadonlyArray<TaskEventType>) => Stream.Stream<TaskEvent>
+
+  /**
    * Completes when claimable work may have arrived (a task inserted, retried, released or
    * rescued, a queue resumed), or after `timeoutMs`: the worker's push wake-up, with polling as
    * the backstop. Across processes where the store supports it (Postgres LISTEN/NOTIFY).
@@ -614,6 +649,59 @@ export const sortValue = (record: TaskRecord, key: TaskStore.SortKey): number =>
       return 3 - priorityRank[record.priority]
   }
 }
+
+/**
+ * For store implementations: the events of a store in this process, delivered to their
+ * subscribers and built only for them. `events` takes every type, `eventsOf` some types; a
+ * store asks `wants(type)` once a change is committed, and builds and publishes its event only
+ * then (asked before the commit, a subscriber arriving meanwhile could miss an event it should
+ * see, since its own read of the store would come before the change too). `publish` drops the
+ * events nobody wants. Shut down with the scope.
+ *
+ * @example
+ * ```ts
+ * import { TaskStore } from "@spindle/tasks"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const hub = yield* TaskStore.makeEventHub
+ *   hub.wants("started") // false: nobody listens, so a claim builds no event
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const makeEventHub: Effect.Effect<TaskStore.EventHub, never, Scope.Scope> = Effect.gen(function*() {
+  const pubsub = yield* Effect.acquireRelease(PubSub.unbounded<TaskEvent>(), PubSub.shutdown)
+  let everything = 0
+  const byType = new Map<TaskEventType, number>()
+  const wants = (type: TaskEventType): boolean => everything > 0 || (byType.get(type) ?? 0) > 0
+  const count = (types: ReadonlyArray<TaskEventType> | undefined, by: 1 | -1) => {
+    if (types === undefined) everything += by
+    else for (const type of new Set(types)) byType.set(type, (byType.get(type) ?? 0) + by)
+  }
+  // the interest is counted before the subscription and uncounted after it ends
+  const subscribe = (types: ReadonlyArray<TaskEventType> | undefined): Stream.Stream<TaskEvent> =>
+    Stream.unwrapScoped(
+      Effect.acquireRelease(Effect.sync(() => count(types, 1)), () => Effect.sync(() => count(types, -1))).pipe(
+        Effect.zipRight(PubSub.subscribe(pubsub)),
+        Effect.map((queue) => Stream.fromQueue(queue))
+      )
+    )
+  return {
+    wants,
+    publish: (events) => {
+      const wanted = everything > 0 ? events : events.filter((event) => wants(event.type))
+      return wanted.length === 0 ? Effect.void : Effect.asVoid(PubSub.publishAll(pubsub, wanted))
+    },
+    events: subscribe(undefined),
+    eventsOf: (types) => {
+      const only = new Set(types)
+      return Stream.filter(subscribe(types), (event) => only.has(event.type))
+    }
+  }
+})
 
 /**
  * For store implementations: the handoffs of the `awaitWork` calls waiting (see `awaitWork`).

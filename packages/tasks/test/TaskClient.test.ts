@@ -505,10 +505,12 @@ describe("TaskClient.await", () => {
     let subscribed = 0
     const counted = provideWrapped((store) => ({
       ...store,
-      events: Stream.acquireRelease(
-        Effect.sync(() => subscribed++),
-        () => Effect.sync(() => subscribed--)
-      ).pipe(Stream.flatMap(() => store.events))
+      // the awaits' subscription takes the events that end a task
+      eventsOf: (types) =>
+        Stream.acquireRelease(
+          Effect.sync(() => subscribed++),
+          () => Effect.sync(() => subscribed--)
+        ).pipe(Stream.flatMap(() => store.eventsOf(types)))
     }))
     return Effect.gen(function*() {
       const c = yield* client
@@ -537,7 +539,7 @@ describe("TaskClient.await", () => {
   })
 
   it.effect("re-reads the task as a backstop when its events are lost", () => {
-    const deaf = provideWrapped((store) => ({ ...store, events: Stream.never }))
+    const deaf = provideWrapped((store) => ({ ...store, events: Stream.never, eventsOf: () => Stream.never }))
     return Effect.gen(function*() {
       const c = yield* client
       const handle = yield* c.submit(Report, { day: new Date(0) })
@@ -552,7 +554,7 @@ describe("TaskClient.await", () => {
   })
 
   it.effect("fails with TaskStoreError when the event stream ends", () => {
-    const ended = provideWrapped((store) => ({ ...store, events: Stream.empty }))
+    const ended = provideWrapped((store) => ({ ...store, events: Stream.empty, eventsOf: () => Stream.empty }))
     return Effect.gen(function*() {
       const c = yield* client
       const handle = yield* c.submit(Report, { day: new Date(0) })

@@ -1637,6 +1637,39 @@ export const taskStoreSuite = (
           ])
         }))
 
+      it.scoped("eventsOf delivers the events of its types alone, beside a subscriber to every event", () =>
+        Effect.gen(function*() {
+          const store = yield* makeStore()
+          const [a, b] = yield* insertMany(store, [{ name: "a", payload: 0 }, { name: "b", payload: 0 }])
+          const only = yield* store.eventsOf(["cancel-requested", "succeeded"]).pipe(
+            Stream.take(2),
+            Stream.runCollect,
+            Effect.map(Chunk.toReadonlyArray),
+            Effect.forkScoped
+          )
+          yield* settle
+          // alone with the typed subscriber: a claim and a batch completion publish what it asked for
+          yield* claimTask(store, a!)
+          yield* claimTask(store, b!)
+          yield* store.taskCancel({ id: b!.id }) // cancel-requested
+          const everything = yield* collectEvents(store, undefined, 2)
+          yield* store.tasksComplete({ items: [{ id: a!.id, workerId: "w1", result: 1 }] }) // succeeded
+          yield* store.taskFail({
+            id: b!.id,
+            workerId: "w1",
+            error: error("Interrupted"),
+            outcome: { _tag: "cancelled" }
+          })
+          assert.deepStrictEqual((yield* Fiber.join(only)).map((e) => [e.taskId, e.type]), [
+            [b!.id, "cancel-requested"],
+            [a!.id, "succeeded"]
+          ])
+          assert.deepStrictEqual((yield* Fiber.join(everything)).map((e) => [e.taskId, e.type]), [
+            [a!.id, "succeeded"],
+            [b!.id, "cancelled"]
+          ])
+        }))
+
       it.scoped("awaitWork wakes up on an insert", () =>
         Effect.gen(function*() {
           const store = yield* makeStore()

@@ -470,7 +470,7 @@ describe("TaskWorker", () => {
     Effect.gen(function*() {
       const memory = yield* MemoryStore.make
       // A store whose events never arrive: only the heartbeat tells the worker.
-      const store: Store = { ...memory, events: Stream.never }
+      const store: Store = { ...memory, events: Stream.never, eventsOf: () => Stream.never }
       const started = yield* Deferred.make<void>()
       const Forever = Task.make("forever", { payload: Schema.Void, success: Schema.Void, failure: Schema.Void })
       yield* startWorker(store, [

@@ -34,7 +34,7 @@ import type * as SqlError from "@effect/sql/SqlError"
 import type { TaskEvent, TaskStore } from "@spindle/tasks"
 import { TaskRecord, TaskStatus, TaskStore as TaskStoreModule } from "@spindle/tasks"
 import type { Scope } from "effect"
-import { Chunk, Clock, Deferred, Duration, Effect, Either, Fiber, Option, PubSub, Queue, Ref, Stream } from "effect"
+import { Chunk, Clock, Deferred, Duration, Effect, Either, Fiber, Option, Queue, Ref, Stream } from "effect"
 import * as PgLane from "./pgLane.js"
 import { migrate, validSchemaName } from "./pgMigrations.js"
 import type { SettledRow } from "./pgSql.js"
@@ -286,7 +286,7 @@ export const make = (
 
     // --- events and wake-ups -------------------------------------------------------------------
 
-    const pubsub = yield* Effect.acquireRelease(PubSub.unbounded<TaskEvent.TaskEvent>(), PubSub.shutdown)
+    const hub = yield* TaskStoreModule.makeEventHub
     const outbox = yield* Effect.acquireRelease(Queue.unbounded<Outgoing>(), Queue.shutdown)
     let sequence = 0
     const wakeUp = yield* Ref.make(yield* Deferred.make<void>())
@@ -319,14 +319,26 @@ export const make = (
       return local
     }
 
-    const publishLocal = (events: ReadonlyArray<WireEvent>) =>
-      events.length === 0 ? Effect.void : PubSub.publishAll(pubsub, events.map(localEvent))
+    /** Publishes, in their local form, the events someone here listens to. */
+    const publishLocal = (events: ReadonlyArray<WireEvent>) => {
+      const wanted: Array<TaskEvent.TaskEvent> = []
+      for (const event of events) if (hub.wants(event.type)) wanted.push(localEvent(event))
+      return hub.publish(wanted)
+    }
 
+    /** Publishes events here, and queues them for the other stores while there may be any. */
     const publish = (events: ReadonlyArray<WireEvent>) =>
-      events.length === 0 ? Effect.void : Effect.zipRight(
+      events.length === 0 ? Effect.void : peers.size === 0 ? publishLocal(events) : Effect.zipRight(
         publishLocal(events),
         Queue.offer(outbox, { _tag: "events", events })
       )
+
+    /**
+     * Whether events of `type` would reach anyone: a subscriber here, or another store. Asked
+     * once a change is committed, so that changes nobody watches build no event (see
+     * `TaskStore.makeEventHub`).
+     */
+    const listened = (type: TaskEvent.TaskEventType): boolean => peers.size > 0 || hub.wants(type)
 
     const event = (
       type: TaskEvent.TaskEventType,
@@ -650,7 +662,7 @@ export const make = (
         const claim = { workerId, now, leaseExpiresAt: now + leaseMs }
         const claimed = yield* decodeAll("tasksClaim", rows.map((row) => claimedRow(row, claim)))
         const ordered = [...claimed].sort(TaskStoreModule.compareClaimOrder)
-        yield* publish(ordered.map((task) => event("started", task)))
+        if (listened("started")) yield* publish(ordered.map((task) => event("started", task)))
         return ordered
       })
 
@@ -723,7 +735,9 @@ export const make = (
       items: ReadonlyArray<I>,
       encode: (item: I) => unknown,
       run: (json: string, now: number) => Effect.Effect<ReadonlyArray<SettledRow>, SqlError.SqlError>,
-      eventOf: (item: I, row: SettledRow, now: number) => WireEvent
+      eventOf: (item: I, row: SettledRow, now: number) => WireEvent,
+      /** The type of every event of the batch, when they share one (none is built unless listened to). */
+      eventType?: TaskEvent.TaskEventType
     ): Effect.Effect<ReadonlyArray<TaskStore.TaskStore.BatchOutcome>, StoreError> =>
       Effect.gen(function*() {
         if (items.length === 0) return []
@@ -731,8 +745,9 @@ export const make = (
         const now = yield* Clock.currentTimeMillis
         const rows = yield* query(operation, run(batch.json, now))
         const events: Array<WireEvent> = []
+        const build = eventType === undefined || listened(eventType)
         const outcomes = batch.outcomes(rows, (item, row) => {
-          events.push(eventOf(item, row, now))
+          if (build) events.push(eventOf(item, row, now))
         })
         yield* publish(events)
         return outcomes
@@ -756,7 +771,8 @@ export const make = (
           attempt: row.attempt,
           at: now,
           result: JSON.parse(results.get(item.id)!) as unknown
-        })
+        }),
+        "succeeded"
       )
     }
 
@@ -1051,7 +1067,8 @@ export const make = (
       queuePause,
       queueResume,
       queuesList,
-      events: Stream.fromPubSub(pubsub),
+      events: hub.events,
+      eventsOf: hub.eventsOf,
       awaitWork
     }
     return service

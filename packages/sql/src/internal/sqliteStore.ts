@@ -22,7 +22,7 @@ import type { TaskEvent, TaskRecord } from "@spindle/tasks"
 import { TaskStatus, TaskStore } from "@spindle/tasks"
 import type { ParseResult } from "effect"
 import type { Fiber } from "effect"
-import { Cause, Clock, Duration, Effect, Either, FiberId, Option, PubSub, Scope, Stream } from "effect"
+import { Cause, Clock, Duration, Effect, Either, FiberId, Option, Scope } from "effect"
 import type { SqliteTables } from "./sqliteMigrations.js"
 import { migrate, prefixPattern, tablesOf } from "./sqliteMigrations.js"
 import type { SettledRow } from "./sqliteSql.js"
@@ -123,7 +123,7 @@ export const make = (
     const q = makeQueries(client, tables)
     const pollMs = Duration.toMillis(options.pollInterval ?? Duration.millis(100))
 
-    const pubsub = yield* Effect.acquireRelease(PubSub.unbounded<TaskEvent.TaskEvent>(), PubSub.shutdown)
+    const hub = yield* TaskStore.makeEventHub
     const lock = yield* Effect.makeSemaphore(1)
     let sequence = 0
     /**
@@ -178,7 +178,7 @@ export const make = (
             Effect.catchIf(isSqlError, (e) => failPlain(storeError(operation)(e))),
             Effect.tap(() => {
               if (effects.wake) signal()
-              return effects.events.length === 0 ? Effect.void : PubSub.publishAll(pubsub, effects.events)
+              return effects.events.length === 0 ? Effect.void : hub.publish(effects.events)
             })
           )
         })
@@ -346,7 +346,8 @@ export const make = (
             decodeAll("tasksClaim")
           ).pipe(Effect.map((records) => {
             const sorted = [...records].sort(TaskStore.compareClaimOrder)
-            for (const record of sorted) effects.events.push(event("started", record))
+            // one statement, committed: built only when someone listens (see TaskStore.makeEventHub)
+            if (hub.wants("started")) { for (const record of sorted) effects.events.push(event("started", record)) }
             return sorted
           })), false)
 
@@ -464,6 +465,7 @@ export const make = (
             q.completeSame({ ids: json, workerId: items[0]!.workerId, result: results.get(items[0]!.id)!, now })
           : (json, now) => q.completeMany({ items: json, now }),
         (item, row, now, effects) => {
+          if (!hub.wants("succeeded")) return
           const result = JSON.parse(results.get(item.id)!) as unknown
           effects.events.push(settledEvent("succeeded", row, "succeeded", now, { result }))
         }
@@ -843,7 +845,8 @@ export const make = (
       queuePause,
       queueResume,
       queuesList,
-      events: Stream.fromPubSub(pubsub),
+      events: hub.events,
+      eventsOf: hub.eventsOf,
       awaitWork
     }
     return service

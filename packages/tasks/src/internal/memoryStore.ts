@@ -1,12 +1,12 @@
 import type { Scope } from "effect"
-import { Clock, Deferred, Effect, Either, Exit, Option, PubSub, Stream } from "effect"
+import { Clock, Deferred, Effect, Either, Exit, Option } from "effect"
 import type { TaskEvent, TaskEventType } from "../TaskEvent.js"
 import type { NewTask, TaskError, TaskLogLine, TaskRecord } from "../TaskRecord.js"
 import { makeId } from "../TaskRecord.js"
 import type { TaskStatus } from "../TaskStatus.js"
 import * as Status from "../TaskStatus.js"
 import type { TaskStore } from "../TaskStore.js"
-import { claimedRecord, makeCounter, makeHandoffs } from "../TaskStore.js"
+import { claimedRecord, makeCounter, makeEventHub, makeHandoffs } from "../TaskStore.js"
 import {
   compareClaimOrder,
   failEventType,
@@ -71,7 +71,7 @@ const percentile = (sorted: ReadonlyArray<number>, p: number): number =>
 
 /** @internal */
 export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(function*() {
-  const pubsub = yield* Effect.acquireRelease(PubSub.unbounded<TaskEvent>(), PubSub.shutdown)
+  const hub = yield* makeEventHub
   // One permit: every method runs its change and publishes its events before the next starts,
   // so events come out in sequence order.
   const lock = yield* Effect.makeSemaphore(1)
@@ -153,7 +153,7 @@ export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(funct
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const events: Array<TaskEvent> = []
         const result = body(now, events)
-        return events.length === 0 ? result : Effect.zipRight(PubSub.publishAll(pubsub, events), result)
+        return events.length === 0 ? result : Effect.zipRight(hub.publish(events), result)
       })
     )
 
@@ -265,7 +265,9 @@ export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(funct
         const next = claimedRecord(task, { workerId, leaseMs }, now)
         put(next)
         taken.push(next)
-        events.push(event("started", next))
+        // built only when someone listens (synchronous under the lock: a subscriber arriving
+        // later reads the change itself)
+        if (hub.wants("started")) events.push(event("started", next))
       }
       return Either.right(taken)
     })
@@ -345,7 +347,7 @@ export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(funct
     settleMany(items, (task, item, now, events) => {
       const next = Either.getOrThrow(leaveRunning(task, "succeeded", now, { result: jsonCopy(item.result) }))
       put(next)
-      events.push(event("succeeded", next, { result: next.result }))
+      if (hub.wants("succeeded")) events.push(event("succeeded", next, { result: next.result }))
     })
 
   const tasksFail: Service["tasksFail"] = ({ items }) =>
@@ -674,7 +676,8 @@ export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(funct
     queuePause,
     queueResume,
     queuesList,
-    events: Stream.fromPubSub(pubsub),
+    events: hub.events,
+    eventsOf: hub.eventsOf,
     awaitWork
   }
   return service

@@ -13,7 +13,7 @@ import {
   TaskNameMismatch,
   TaskTimedOut
 } from "../TaskClient.js"
-import type { TaskEvent } from "../TaskEvent.js"
+import type { TaskEvent, TaskEventType } from "../TaskEvent.js"
 import * as TaskMetrics from "../TaskMetrics.js"
 import type { NewTask, TaskRecord } from "../TaskRecord.js"
 import type { IllegalTransition } from "../TaskStatus.js"
@@ -209,6 +209,9 @@ interface Dispatcher {
   readonly register: (id: string) => Effect.Effect<Queue.Dequeue<Option.Option<TaskEvent>>, never, Scope.Scope>
 }
 
+/** The types of the events that end a task (their status is the event's type). */
+const endingEvents: ReadonlyArray<TaskEventType> = ["succeeded", "failed", "dead", "timed-out", "cancelled"]
+
 /**
  * Makes the dispatcher in the current scope. Its subscription starts with the first waiter and
  * stops when the last one leaves. A Stream subscribes when it starts running, a few scheduler
@@ -233,7 +236,7 @@ const makeDispatcher = (store: Store): Effect.Effect<Dispatcher, never, Scope.Sc
 
     const subscribe = Effect.gen(function*() {
       let stopped = false
-      const fiber = yield* store.events.pipe(
+      const fiber = yield* store.eventsOf(endingEvents).pipe(
         // a chunk at a time: most events are of tasks nobody awaits, and cost one check each
         Stream.runForEachChunk((events) =>
           Effect.sync(() => {
@@ -571,6 +574,11 @@ export const make = (store: Store): Effect.Effect<TC.Service, never, Scope.Scope
       cancel: (id) => store.taskCancel({ id }),
       retry,
       stats,
-      events: (filter) => filter === undefined ? store.events : Stream.filter(store.events, eventMatches(filter))
+      events: (filter) => {
+        if (filter === undefined) return store.events
+        // of some types only: the store builds no event of the others for this subscriber
+        const events = filter.types === undefined ? store.events : store.eventsOf(filter.types)
+        return Stream.filter(events, eventMatches(filter))
+      }
     }
   })
