@@ -4,6 +4,7 @@ import { PgTaskStore } from "@spindle/sql"
 import { TaskStore } from "@spindle/tasks"
 import { Chunk, Context, Effect, Exit, Fiber, Layer, Option, Schedule, Scope, Stream } from "effect"
 import { taskStoreSuite } from "../../tasks/test/TaskStoreSuite.js"
+import { driverClientOf } from "../src/internal/pgLane.js"
 import {
   clientLayer,
   dropSchemaOnClose,
@@ -433,6 +434,22 @@ describe.skipIf(skipPg)("PgTaskStore", () => {
       }
       assert.isTrue(received)
     })), 30_000)
+
+  it.scoped("the driver's client under a reserved connection is reachable: the handed-off insert's reply reaches the worker in the driver's callback", () =>
+    Effect.gen(function*() {
+      // an upgrade of @effect/sql-pg that moved it would only make the lanes use `Connection.execute`
+      const sql = Context.get(yield* Layer.build(clientLayer), PgClient.PgClient)
+      const driver = driverClientOf(yield* sql.reserve)
+      assert.isDefined(driver)
+      const rows = yield* Effect.async<ReadonlyArray<Record<string, unknown>>, Error>((resume) =>
+        driver!.query(
+          "SELECT $1::int AS n",
+          [7],
+          (error, result) => resume(error === null ? Effect.succeed(result.rows ?? []) : Effect.fail(error))
+        )
+      )
+      assert.deepStrictEqual(rows, [{ n: 7 }])
+    }))
 
   it.live(
     "a task handed off while the connection kept for it is lost starts all the same",

@@ -17,6 +17,10 @@
  *   its round trip when idle (node-pg, 80 samples: 1.53 ms named, 1.67 ms unnamed). The driver
  *   prepares a statement given as `{ name, text }`, which `Connection.execute` hands it as is;
  *   a lane whose driver did not answer a probe so (a driver changed under us) runs text.
+ * - `execute` with `onRows` (the handed-off insert) runs on the lane's node-pg client directly,
+ *   when reachable, and gives the rows to `onRows` in the driver's callback: the worker starts
+ *   the task before the store's fiber resumes (idle enqueue-to-start p50 2.18 ms instead of 2.26,
+ *   6 alternated pairs of 50 samples).
  * - A lane whose connection was lost (the server restarted, the backend was terminated) is
  *   released (the pool discards the connection) and taken again when next wanted, at most once a
  *   second after a loss. A statement the lost connection refused before sending it goes through
@@ -26,7 +30,7 @@
  */
 import type * as PgClient from "@effect/sql-pg/PgClient"
 import type { Connection } from "@effect/sql/SqlConnection"
-import type { SqlError } from "@effect/sql/SqlError"
+import { SqlError } from "@effect/sql/SqlError"
 import type { Statement } from "@effect/sql/Statement"
 import { Effect, Exit, Scope } from "effect"
 
@@ -42,8 +46,15 @@ export interface PgStatement {
 
 /** @internal */
 export interface PgLanes {
-  /** Runs a statement given as text on a free lane, through the pool otherwise. */
-  readonly execute: (statement: PgStatement) => Effect.Effect<ReadonlyArray<Record<string, unknown>>, SqlError>
+  /**
+   * Runs a statement given as text on a free lane, through the pool otherwise. `onRows`, when
+   * given, sees the rows as the driver hands them over, before the calling fiber resumes (see
+   * `DriverClient`); through the pool, just before it resumes.
+   */
+  readonly execute: (
+    statement: PgStatement,
+    onRows?: (rows: ReadonlyArray<Record<string, unknown>>) => void
+  ) => Effect.Effect<ReadonlyArray<Record<string, unknown>>, SqlError>
   /** Runs a statement on a free lane, as usual otherwise. */
   readonly run: <A extends object>(statement: Statement<A>) => Effect.Effect<ReadonlyArray<A>, SqlError>
   /** Takes a lane in the background when fewer are held than may be. */
@@ -78,8 +89,59 @@ const neverSent = (error: SqlError): boolean => {
   return cause instanceof Error && NEVER_SENT.has(cause.message)
 }
 
+/**
+ * The node-pg client under a reserved connection of @effect/sql-pg (its `pg` field), when there
+ * is one. A statement sent to it directly hands its rows to a callback in the driver's own
+ * callback: through `Connection.execute`, they reached the caller once its fiber had resumed,
+ * a scheduler turn and a few steps later (0.13 of the 0.25 ms from the handed-off insert's
+ * reply to its handler's first line, when idle: code that has not run lately runs slowly).
+ */
+interface DriverClient {
+  readonly query: (
+    query: unknown,
+    values: ReadonlyArray<unknown>,
+    callback: (error: Error | null, result: { readonly rows?: ReadonlyArray<Record<string, unknown>> }) => void
+  ) => void
+}
+
+/** @internal */
+export const driverClientOf = (connection: Connection): DriverClient | undefined => {
+  const client = (connection as { readonly pg?: unknown }).pg
+  return typeof client === "object" && client !== null && typeof (client as DriverClient).query === "function"
+    ? client as DriverClient
+    : undefined
+}
+
+/**
+ * `query` on the driver's client; `onRows` sees the rows in the driver's callback. Not
+ * cancelled when interrupted (the store runs its statements uninterruptibly).
+ */
+const onDriver = (
+  client: DriverClient,
+  query: unknown,
+  params: ReadonlyArray<unknown>,
+  onRows: (rows: ReadonlyArray<Record<string, unknown>>) => void
+) =>
+  Effect.async<ReadonlyArray<Record<string, unknown>>, SqlError>((resume) => {
+    client.query(query, params, (error, result) => {
+      if (error !== null && error !== undefined) {
+        return resume(Effect.fail(new SqlError({ cause: error, message: "Failed to execute statement" })))
+      }
+      const rows = result.rows ?? []
+      // in the driver's callback: a throw here would escape into the socket's event handler
+      try {
+        onRows(rows)
+      } catch (defect) {
+        return resume(Effect.die(defect))
+      }
+      resume(Effect.succeed(rows))
+    })
+  })
+
 interface Lane {
   readonly connection: Connection
+  /** The driver's client under `connection`, if reachable (see `DriverClient`). */
+  readonly driver: DriverClient | undefined
   readonly scope: Scope.CloseableScope
   /** Whether its named statements run prepared (see `prepared`). */
   readonly prepares: boolean
@@ -119,9 +181,17 @@ const preparesStatements = (connection: Connection) =>
 export const make = (sql: PgClient.PgClient): Effect.Effect<PgLanes, never, Scope.Scope> =>
   Effect.gen(function*() {
     const size = Math.min(MAX_LANES, (sql.config.maxConnections ?? 10) - LEFT_TO_POOL)
+    /** A statement given as text, through the pool; `onRows` sees its rows before the caller does. */
+    const throughPool = (
+      statement: PgStatement,
+      onRows: ((rows: ReadonlyArray<Record<string, unknown>>) => void) | undefined
+    ) => {
+      const rows = sql.unsafe<Record<string, unknown>>(statement.text, statement.params).withoutTransform
+      return onRows === undefined ? rows : Effect.tap(rows, (rows) => Effect.sync(() => onRows(rows)))
+    }
     if (size < 1) {
       return {
-        execute: (statement) => sql.unsafe<Record<string, unknown>>(statement.text, statement.params).withoutTransform,
+        execute: throughPool,
         run: (statement) => statement,
         want: Effect.void
       }
@@ -155,7 +225,7 @@ export const make = (sql: PgClient.PgClient): Effect.Effect<PgLanes, never, Scop
       // counted as taking until held, so that no more are taken than `size`
       taking--
       if (Exit.isFailure(reserved) || closed) return yield* Scope.close(scope, Exit.void)
-      lanes.push({ connection: reserved.value, scope, prepares, busy: false })
+      lanes.push({ connection: reserved.value, driver: driverClientOf(reserved.value), scope, prepares, busy: false })
     }).pipe(Effect.uninterruptible)
 
     const want: Effect.Effect<void> = Effect.suspend(() => {
@@ -164,19 +234,29 @@ export const make = (sql: PgClient.PgClient): Effect.Effect<PgLanes, never, Scop
       return Effect.asVoid(Effect.forkIn(take, storeScope))
     })
 
-    /** `text` on a free lane (prepared if `name` is given), or `otherwise()` (made only when needed). */
+    /**
+     * `text` on a free lane (prepared if `name` is given), or `otherwise()` (made only when
+     * needed); with `onRows`, on the lane's driver client when reachable.
+     */
     const onLane = <A>(
       text: string,
       params: ReadonlyArray<unknown>,
       name: string | undefined,
-      otherwise: () => Effect.Effect<ReadonlyArray<A>, SqlError>
+      otherwise: () => Effect.Effect<ReadonlyArray<A>, SqlError>,
+      onRows?: (rows: ReadonlyArray<A>) => void
     ) =>
       Effect.suspend((): Effect.Effect<ReadonlyArray<A>, SqlError> => {
         const chosen = lanes.find((lane) => !lane.busy)
         if (chosen === undefined) return Effect.zipRight(want, otherwise())
         chosen.busy = true
         const query = name !== undefined && chosen.prepares ? prepared(name, text) : text
-        return chosen.connection.execute(query, params, undefined).pipe(
+        const run = onRows !== undefined && chosen.driver !== undefined
+          ? onDriver(chosen.driver, query, params, onRows as (rows: ReadonlyArray<unknown>) => void) as Effect.Effect<
+            ReadonlyArray<A>,
+            SqlError
+          >
+          : chosen.connection.execute(query, params, undefined) as Effect.Effect<ReadonlyArray<A>, SqlError>
+        return run.pipe(
           Effect.ensuring(Effect.sync(() => {
             chosen.busy = false
           })),
@@ -189,12 +269,13 @@ export const make = (sql: PgClient.PgClient): Effect.Effect<PgLanes, never, Scop
       })
 
     return {
-      execute: (statement) =>
+      execute: (statement, onRows) =>
         onLane(
           statement.text,
           statement.params,
           statement.name,
-          () => sql.unsafe<Record<string, unknown>>(statement.text, statement.params).withoutTransform
+          () => throughPool(statement, onRows),
+          onRows
         ),
       run: (statement) =>
         Effect.suspend(() => {

@@ -561,9 +561,15 @@ export const make = (
         // waits for the reply)
         const prepare = handoff.prepare
         if (prepare !== undefined) queueMicrotask(() => prepare(handed))
+        // the worker gets its task as the driver hands over the reply, before this fiber resumes
         const [inserted] = yield* query(
           "tasksInsert",
-          lanes.execute(q.insertClaimed(row, { workerId: handoff.workerId, now, leaseMs: handoff.leaseMs }))
+          lanes.execute(
+            q.insertClaimed(row, { workerId: handoff.workerId, now, leaseMs: handoff.leaseMs }),
+            (rows) => {
+              if (rows[0]?.status === "running") receive(handed)
+            }
+          )
         )
         if (inserted?.status !== "running") {
           receive(undefined)
