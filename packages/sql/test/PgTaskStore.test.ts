@@ -441,7 +441,7 @@ describe.skipIf(skipPg)("PgTaskStore", () => {
       const sql = Context.get(yield* Layer.build(clientLayer), PgClient.PgClient)
       const driver = driverClientOf(yield* sql.reserve)
       assert.isDefined(driver)
-      const rows = yield* Effect.async<ReadonlyArray<Record<string, unknown>>, Error>((resume) =>
+      const rows = yield* Effect.async<ReadonlyArray<unknown>, Error>((resume) =>
         driver!.query(
           "SELECT $1::int AS n",
           [7],

@@ -684,9 +684,9 @@ export const makeEventHub: Effect.Effect<TaskStore.EventHub, never, Scope.Scope>
   // the interest is counted before the subscription and uncounted after it ends
   const subscribe = (types: ReadonlyArray<TaskEventType> | undefined): Stream.Stream<TaskEvent> =>
     Stream.unwrapScoped(
-      Effect.acquireRelease(Effect.sync(() => count(types, 1)), () => Effect.sync(() => count(types, -1))).pipe(
-        Effect.zipRight(PubSub.subscribe(pubsub)),
-        Effect.map((queue) => Stream.fromQueue(queue))
+      Effect.as(
+        Effect.acquireRelease(Effect.sync(() => count(types, 1)), () => Effect.sync(() => count(types, -1))),
+        Stream.fromPubSub(pubsub)
       )
     )
   return {

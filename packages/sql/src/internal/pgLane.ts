@@ -100,7 +100,7 @@ interface DriverClient {
   readonly query: (
     query: unknown,
     values: ReadonlyArray<unknown>,
-    callback: (error: Error | null, result: { readonly rows?: ReadonlyArray<Record<string, unknown>> }) => void
+    callback: (error: Error | null, result: { readonly rows?: ReadonlyArray<unknown> }) => void
   ) => void
 }
 
@@ -116,18 +116,18 @@ export const driverClientOf = (connection: Connection): DriverClient | undefined
  * `query` on the driver's client; `onRows` sees the rows in the driver's callback. Not
  * cancelled when interrupted (the store runs its statements uninterruptibly).
  */
-const onDriver = (
+const onDriver = <A>(
   client: DriverClient,
   query: unknown,
   params: ReadonlyArray<unknown>,
-  onRows: (rows: ReadonlyArray<Record<string, unknown>>) => void
+  onRows: (rows: ReadonlyArray<A>) => void
 ) =>
-  Effect.async<ReadonlyArray<Record<string, unknown>>, SqlError>((resume) => {
+  Effect.async<ReadonlyArray<A>, SqlError>((resume) => {
     client.query(query, params, (error, result) => {
       if (error !== null && error !== undefined) {
         return resume(Effect.fail(new SqlError({ cause: error, message: "Failed to execute statement" })))
       }
-      const rows = result.rows ?? []
+      const rows = (result.rows ?? []) as ReadonlyArray<A>
       // in the driver's callback: a throw here would escape into the socket's event handler
       try {
         onRows(rows)
@@ -250,12 +250,9 @@ export const make = (sql: PgClient.PgClient): Effect.Effect<PgLanes, never, Scop
         if (chosen === undefined) return Effect.zipRight(want, otherwise())
         chosen.busy = true
         const query = name !== undefined && chosen.prepares ? prepared(name, text) : text
-        const run = onRows !== undefined && chosen.driver !== undefined
-          ? onDriver(chosen.driver, query, params, onRows as (rows: ReadonlyArray<unknown>) => void) as Effect.Effect<
-            ReadonlyArray<A>,
-            SqlError
-          >
-          : chosen.connection.execute(query, params, undefined) as Effect.Effect<ReadonlyArray<A>, SqlError>
+        const run: Effect.Effect<ReadonlyArray<A>, SqlError> = onRows !== undefined && chosen.driver !== undefined
+          ? onDriver(chosen.driver, query, params, onRows)
+          : chosen.connection.execute(query, params, undefined)
         return run.pipe(
           Effect.ensuring(Effect.sync(() => {
             chosen.busy = false

@@ -561,23 +561,20 @@ export const make = (
         // waits for the reply)
         const prepare = handoff.prepare
         if (prepare !== undefined) queueMicrotask(() => prepare(handed))
-        // the worker gets its task as the driver hands over the reply, before this fiber resumes
+        // the worker gets its task (or nothing, its queue paused) as the driver hands over the
+        // reply, before this fiber resumes
         const [inserted] = yield* query(
           "tasksInsert",
           lanes.execute(
             q.insertClaimed(row, { workerId: handoff.workerId, now, leaseMs: handoff.leaseMs }),
-            (rows) => {
-              if (rows[0]?.status === "running") receive(handed)
-            }
+            (rows) => receive(rows[0]?.status === "running" ? handed : undefined)
           )
         )
         if (inserted?.status !== "running") {
-          receive(undefined)
           yield* publish([event("submitted", record.right)])
           yield* signalWork
           return [{ task: record.right, created: true }]
         }
-        receive(handed)
         yield* publish([event("submitted", record.right), event("started", handed)])
         return [{ task: handed, created: true }]
       }).pipe(Effect.ensuring(Effect.sync(() => receive(undefined))))
@@ -741,9 +738,9 @@ export const make = (
       items: ReadonlyArray<I>,
       encode: (item: I) => unknown,
       run: (json: string, now: number) => Effect.Effect<ReadonlyArray<SettledRow>, SqlError.SqlError>,
-      eventOf: (item: I, row: SettledRow, now: number) => WireEvent,
-      /** The type of every event of the batch, when they share one (none is built unless listened to). */
-      eventType?: TaskEvent.TaskEventType
+      /** The type of an item's event: built by `eventOf` only when listened to. */
+      typeOf: (item: I) => TaskEvent.TaskEventType,
+      eventOf: (item: I, row: SettledRow, now: number, type: TaskEvent.TaskEventType) => WireEvent
     ): Effect.Effect<ReadonlyArray<TaskStore.TaskStore.BatchOutcome>, StoreError> =>
       Effect.gen(function*() {
         if (items.length === 0) return []
@@ -751,9 +748,9 @@ export const make = (
         const now = yield* Clock.currentTimeMillis
         const rows = yield* query(operation, run(batch.json, now))
         const events: Array<WireEvent> = []
-        const build = eventType === undefined || listened(eventType)
         const outcomes = batch.outcomes(rows, (item, row) => {
-          if (build) events.push(eventOf(item, row, now))
+          const type = typeOf(item)
+          if (listened(type)) events.push(eventOf(item, row, now, type))
         })
         yield* publish(events)
         return outcomes
@@ -768,8 +765,9 @@ export const make = (
         same
           ? (ids, now) => q.completeSame({ ids, workerId: items[0]!.workerId, result: results.get(items[0]!.id)!, now })
           : (items, now) => q.completeMany({ items, now }),
-        (item, row, now) => ({
-          type: "succeeded",
+        () => "succeeded",
+        (item, row, now, type) => ({
+          type,
           taskId: row.id,
           name: row.name,
           queue: row.queue,
@@ -777,8 +775,7 @@ export const make = (
           attempt: row.attempt,
           at: now,
           result: JSON.parse(results.get(item.id)!) as unknown
-        }),
-        "succeeded"
+        })
       )
     }
 
@@ -790,8 +787,9 @@ export const make = (
           items,
           failures.encode,
           (items, now) => q.failMany({ items, now }),
-          ({ id, outcome }, row, now) => ({
-            type: TaskStoreModule.failEventType(outcome),
+          ({ outcome }) => TaskStoreModule.failEventType(outcome),
+          ({ id, outcome }, row, now, type) => ({
+            type,
             taskId: row.id,
             name: row.name,
             queue: row.queue,

@@ -1011,7 +1011,7 @@ export const make = (
     yield* Effect.forkScoped(Stream.runForEachChunk(store.eventsOf(["cancel-requested"]), (events) => {
       let cancelled: Array<string> | undefined
       for (const event of events) {
-        if (event.type === "cancel-requested" && running.has(event.taskId)) (cancelled ??= []).push(event.taskId)
+        if (running.has(event.taskId)) (cancelled ??= []).push(event.taskId)
       }
       return cancelled === undefined
         ? Effect.void
